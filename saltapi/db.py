@@ -1,0 +1,82 @@
+"""The SQLite connection: opening it, one transaction per write, identifier quoting, the schema."""
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+from flask import Flask, current_app, g
+
+BUSY_TIMEOUT_MS = 5000
+DEFAULT_DATABASE = "instance/saltapi.sqlite"
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    """Open the database in autocommit mode; writes go through `transaction()`."""
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.row_factory = sqlite3.Row
+    db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    db.execute("PRAGMA foreign_keys = ON")
+    return db
+
+
+@contextlib.contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """Run the block as one IMMEDIATE transaction: all of it commits, or none of it.
+
+    IMMEDIATE takes the write lock up front, so two writers never deadlock upgrading a read lock, and
+    DDL inside the block is part of the transaction too. Rolls back on BaseException (including
+    KeyboardInterrupt) and re-raises.
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def quote_identifier(name: str) -> str:
+    """Quote a table or column name for SQL; every identifier goes through here."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def placeholders(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+def init_db(db: sqlite3.Connection) -> None:
+    """Create the metadata tables if missing (idempotent) and switch the file to WAL."""
+    db.execute("PRAGMA journal_mode = WAL")
+    schema = resources.files("saltapi").joinpath("schema.sql").read_text(encoding="utf-8")
+    # executescript() commits any open transaction first, so the script brings its own.
+    try:
+        db.executescript(f"BEGIN IMMEDIATE;\n{schema}\nCOMMIT;")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
+def get_db() -> sqlite3.Connection:
+    """The request's connection, opened on first use; the schema is ensured once per process."""
+    if "_saltapi_db" not in g:
+        state = current_app.extensions["saltapi"]
+        db = connect(current_app.config["DATABASE"])
+        if not state.schema_ready:
+            init_db(db)
+            state.schema_ready = True
+        g._saltapi_db = db
+    return g._saltapi_db
+
+
+def close_db(exception: BaseException | None = None) -> None:
+    db = g.pop("_saltapi_db", None)
+    if db is not None:
+        db.close()
+
+
+def init_app(app: Flask) -> None:
+    app.teardown_appcontext(close_db)

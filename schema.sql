@@ -1,0 +1,47 @@
+-- saltapi metadata. Idempotent: run on every start, never drops anything.
+-- User tables are real SQLite tables named as the user named them; the `_sc_` prefix is reserved
+-- for these metadata tables, so the two can never collide.
+
+CREATE TABLE IF NOT EXISTS _sc_roles (
+    id   INTEGER PRIMARY KEY CHECK (id BETWEEN 1 AND 100),
+    role TEXT NOT NULL UNIQUE
+) STRICT;
+
+INSERT OR IGNORE INTO _sc_roles (id, role) VALUES (1, 'admin'), (40, 'staff'), (80, 'user'), (100, 'public');
+
+CREATE TABLE IF NOT EXISTS _sc_users (
+    id                   INTEGER PRIMARY KEY AUTOINCREMENT,
+    email                TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    password_hash        TEXT,
+    role_id              INTEGER NOT NULL REFERENCES _sc_roles (id) ON DELETE RESTRICT,
+    api_token_hash       TEXT UNIQUE,
+    api_token_created_at TEXT
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS _sc_tables (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    name           TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    min_role_read  INTEGER NOT NULL DEFAULT 1 REFERENCES _sc_roles (id) ON DELETE RESTRICT,
+    min_role_write INTEGER NOT NULL DEFAULT 1 REFERENCES _sc_roles (id) ON DELETE RESTRICT
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS _sc_fields (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    table_id      INTEGER NOT NULL REFERENCES _sc_tables (id) ON DELETE CASCADE,
+    position      INTEGER NOT NULL,
+    name          TEXT NOT NULL COLLATE NOCASE,
+    label         TEXT NOT NULL,
+    type          TEXT NOT NULL CHECK (type IN ('String', 'Integer', 'Float', 'Bool', 'Date', 'Key')),
+    required      INTEGER NOT NULL DEFAULT 0 CHECK (required IN (0, 1)),
+    is_unique     INTEGER NOT NULL DEFAULT 0 CHECK (is_unique IN (0, 1)),
+    reftable_name TEXT,
+    attributes    TEXT NOT NULL DEFAULT '{}',
+    UNIQUE (table_id, name)
+) STRICT;
+
+CREATE INDEX IF NOT EXISTS _sc_fields_reftable ON _sc_fields (reftable_name);
+
+CREATE TABLE IF NOT EXISTS _sc_config (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
