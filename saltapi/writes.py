@@ -1,0 +1,140 @@
+"""Validated writes of rows: each insert, update or delete is checked in full and runs as one transaction."""
+
+import sqlite3
+from collections.abc import Mapping
+
+from .db import transaction
+from .errors import BadRequest, NotFound
+from .metadata import Table, referencing_fields, sql_table_name
+from .rows import build_delete, build_insert, build_update, exists
+from .types import InvalidValue, parse_value, to_integer
+
+
+def validate_values(table: Table, body: Mapping, row_id: int | None = None) -> dict:
+    """The stored values of the body's fields, for an insert (`row_id` None) or an update of `row_id`.
+
+    Keys naming no field are ignored. Messages come in Saltcorn's order: type and attribute messages
+    in body order, then `required` messages in field order.
+
+    :raises BadRequest: with every message, joined by ", ".
+    """
+    values, errors, invalid = {}, [], set()
+    for key, raw in body.items():
+        if key == "id":
+            try:
+                body_id = read_body_id(raw, row_id)
+            except InvalidValue as error:
+                errors.append(f"id: {error}")
+            else:
+                if body_id is not None:
+                    values["id"] = body_id
+            continue
+        field = table.column(key)
+        if field is None:
+            continue
+        try:
+            values[field.name] = parse_value(field, raw)
+        except InvalidValue as error:
+            errors.append(f"{field.name}: {error}")
+            invalid.add(field.name)
+    for field in table.fields:
+        absent = field.name not in values and field.name not in invalid
+        missing = (row_id is None and absent) or (field.name in values and values[field.name] is None)
+        if field.required and missing:
+            errors.append(f"{field.name}: required")
+    if errors:
+        raise BadRequest(", ".join(errors))
+    return values
+
+
+def read_body_id(raw, row_id: int | None) -> int | None:
+    """The new row's id an insert asks for; on update an `id` may only repeat the URL's and is dropped.
+
+    :raises InvalidValue: when it is not an integer (insert) or not the URL's id (update).
+    """
+    if row_id is None:
+        return None if raw is None else to_integer(raw)
+    try:
+        unchanged = to_integer(raw) == row_id
+    except InvalidValue:
+        unchanged = False
+    if not unchanged:
+        raise InvalidValue("Cannot be changed")
+    return None
+
+
+def check_unique(db: sqlite3.Connection, table: Table, values: Mapping, row_id: int | None = None) -> None:
+    """:raises BadRequest: naming each unique field (the id included) whose new value another row has."""
+    errors = []
+    if row_id is None and values.get("id") is not None and exists(db, table.sql_name, "id", values["id"]):
+        errors.append("Duplicate value for unique field: ID")
+    for field in table.fields:
+        value = values.get(field.name)
+        if field.is_unique and value is not None and exists(db, table.sql_name, field.name, value, exclude_id=row_id):
+            errors.append(f"Duplicate value for unique field: {field.label}")
+    if errors:
+        raise BadRequest(", ".join(errors))
+
+
+def check_references(db: sqlite3.Connection, table: Table, values: Mapping, row_id: int | None = None) -> None:
+    """:raises BadRequest: naming each Key value that refers to no row (a row may refer to itself)."""
+    errors = []
+    own_id = values.get("id", row_id)
+    for field in table.fields:
+        value = values.get(field.name)
+        if field.type != "Key" or value is None:
+            continue
+        refers_to_itself = field.reftable_name == table.name and value == own_id
+        if not refers_to_itself and not exists(db, sql_table_name(field.reftable_name), "id", value):
+            errors.append(f"{field.name}: No {field.reftable_name} row with id {value}")
+    if errors:
+        raise BadRequest(", ".join(errors))
+
+
+def check_constraints(db: sqlite3.Connection, table: Table, values: Mapping, row_id: int | None = None) -> None:
+    """Check unique and Key constraints before writing, to name the field at fault in plain words.
+
+    Runs inside the write's transaction, which holds the write lock, so nothing changes in between.
+    """
+    check_unique(db, table, values, row_id)
+    check_references(db, table, values, row_id)
+
+
+def insert_row(db: sqlite3.Connection, table: Table, body: Mapping) -> int:
+    """Insert a row from a request body and return its id.
+
+    :raises BadRequest: when the body or a constraint says no.
+    """
+    values = validate_values(table, body)
+    with transaction(db):
+        check_constraints(db, table, values)
+        return db.execute(*build_insert(table, values)).lastrowid
+
+
+def update_row(db: sqlite3.Connection, table: Table, row_id: int, body: Mapping) -> None:
+    """Change only the fields the body names.
+
+    :raises BadRequest: when the body or a constraint says no.
+    :raises NotFound: when there is no row `row_id`.
+    """
+    values = validate_values(table, body, row_id)
+    with transaction(db):
+        if not exists(db, table.sql_name, "id", row_id):
+            raise NotFound()
+        check_constraints(db, table, values, row_id)
+        if values:
+            db.execute(*build_update(table, row_id, values))
+
+
+def delete_row(db: sqlite3.Connection, table: Table, row_id: int) -> None:
+    """:raises NotFound: when there is no row `row_id`.
+    :raises BadRequest: while another row refers to it (a row referring only to itself may go).
+    """
+    with transaction(db):
+        if not exists(db, table.sql_name, "id", row_id):
+            raise NotFound()
+        for ref_table, ref_field in referencing_fields(db, table.name):
+            exclude_id = row_id if ref_table == table.name else None
+            if exists(db, ref_table, ref_field, row_id, exclude_id=exclude_id):
+                raise BadRequest(f"Cannot delete: referenced by {ref_table}.{ref_field}")
+        db.execute(*build_delete(table, row_id))
