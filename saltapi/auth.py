@@ -1,0 +1,85 @@
+"""Who is calling: the API token in its one allowed place, and the access decorator of the API routes."""
+
+import functools
+import sqlite3
+
+from flask import g, request
+
+from .body import request_body
+from .db import get_db
+from .errors import BadRequest, InvalidToken, NotAuthorized, NotFound
+from .metadata import PUBLIC_ROLE_ID, load_table
+from .users import User, find_user_by_token
+
+TOKEN_KEY = "access_token"
+UNUSABLE_TOKEN = ""  # stands for a malformed credential: it matches no user, so it fails loudly
+
+
+def bearer_token() -> str | None:
+    """The token of an `Authorization: Bearer` header; other schemes are not ours to judge."""
+    scheme, _, credentials = request.headers.get("Authorization", "").strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    words = credentials.split()
+    return words[0] if len(words) == 1 else UNUSABLE_TOKEN
+
+
+def token_from_request() -> str | None:
+    """The API token, from the header, the query string or the body; None when there is none.
+
+    The body's `access_token` key is removed, so it never reaches a row.
+
+    :raises BadRequest: when a token is sent in more than one place.
+    """
+    found = request.args.getlist(TOKEN_KEY)
+    header_token = bearer_token()
+    if header_token is not None:
+        found.append(header_token)
+    body = request_body()
+    if TOKEN_KEY in body:
+        body_token = body.pop(TOKEN_KEY)
+        found.append(body_token if isinstance(body_token, str) else UNUSABLE_TOKEN)
+    if len(found) > 1:
+        raise BadRequest("Send the API token in only one place")
+    return found[0] if found else None
+
+
+def caller_from_request(db: sqlite3.Connection) -> User | None:
+    """The user behind the request's credentials, or None for the public.
+
+    :raises InvalidToken: when a token is sent and matches no user.
+    """
+    token = token_from_request()
+    if token is None:
+        return None
+    user = find_user_by_token(db, token)
+    if user is None:
+        raise InvalidToken()
+    return user
+
+
+def table_access(kind: str):
+    """Resolve `<table_name>` and let the view run only for callers whose role may `kind` ("read"/"write") it.
+
+    Order as Saltcorn's api routes: unknown table 404 first, then credentials, then the role check.
+    """
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapped(table_name: str, **kwargs):
+            db = get_db()
+            table = load_table(db, table_name)
+            if table is None:
+                raise NotFound()
+            if kind == "write" and table.read_only:
+                raise BadRequest(f"The {table.name} table is read-only through the API")
+            user = caller_from_request(db)
+            role_id = PUBLIC_ROLE_ID if user is None else user.role_id
+            if role_id > table.min_role(kind):
+                raise NotAuthorized()
+            g.saltapi_user = user
+            return view(table, **kwargs)
+
+        return wrapped
+
+    return decorator

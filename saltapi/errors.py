@@ -1,0 +1,99 @@
+"""The API's errors: exceptions that carry their status, and the one place that turns them into JSON."""
+
+import logging
+import sqlite3
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+from .responses import json_response
+
+API_PREFIX = "/api/"
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    status = 400
+    headers: dict[str, str] = {}
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(ApiError):
+    status = 400
+
+
+class NotAuthorized(ApiError):
+    status = 401
+    headers = {"WWW-Authenticate": "Bearer"}
+
+    def __init__(self, message: str = "Not authorized"):
+        super().__init__(message)
+
+
+class InvalidToken(NotAuthorized):
+    """A token was sent and matches no user: fail loudly, even where the public could read (SPEC §9)."""
+
+    headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+
+
+class Forbidden(ApiError):
+    status = 403
+
+
+class NotFound(ApiError):
+    status = 404
+
+    def __init__(self, message: str = "Not found"):
+        super().__init__(message)
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+
+
+HTTP_MESSAGES = {
+    404: "Not found",
+    405: "Method not allowed",
+    413: "Request body too large (the limit is 1 MiB)",
+}
+
+
+def json_error(message: str, status: int, headers: dict[str, str] | None = None) -> Response:
+    return json_response({"error": message}, status, headers)
+
+
+def handle_api_error(error: ApiError) -> Response:
+    return json_error(error.message, error.status, error.headers)
+
+
+def handle_http_exception(error: HTTPException):
+    """Routing and protocol errors under /api/ answer in JSON; elsewhere Flask's pages stay."""
+    if not request.path.startswith(API_PREFIX):
+        return error
+    headers = {}
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        headers["Allow"] = ", ".join(sorted(error.valid_methods))
+    return json_error(HTTP_MESSAGES.get(error.code, error.name), error.code or 500, headers)
+
+
+def handle_integrity_error(error: sqlite3.IntegrityError) -> Response:
+    """A constraint the pre-checks did not foresee: say so plainly, never with SQLite's own text."""
+    log.warning("integrity error not caught by validation: %s", error)
+    return json_error("The change breaks a constraint of the table", 400)
+
+
+def handle_unexpected_error(error: Exception):
+    if not request.path.startswith(API_PREFIX):
+        raise error
+    log.exception("unexpected error on %s %s", request.method, request.path)
+    return json_error("Internal server error", 500)
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(ApiError, handle_api_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(sqlite3.IntegrityError, handle_integrity_error)
+    app.register_error_handler(Exception, handle_unexpected_error)

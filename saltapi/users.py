@@ -1,0 +1,121 @@
+"""User accounts in the database: creating them, their passwords and their one API token."""
+
+import datetime
+import hashlib
+import hmac
+import sqlite3
+import uuid
+from dataclasses import dataclass
+
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .db import transaction
+
+MIN_FIXTURE_TOKEN_LENGTH = 6
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    email: str
+    role_id: int
+
+
+class UserError(ValueError):
+    """A user operation that cannot be done, with a message fit for a person."""
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 is enough for random tokens: there is nothing to brute-force in 122 random bits."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def user_from_row(row: sqlite3.Row) -> User:
+    return User(id=row["id"], email=row["email"], role_id=row["role_id"])
+
+
+def has_users(db: sqlite3.Connection) -> bool:
+    return db.execute("SELECT 1 FROM _sc_users LIMIT 1").fetchone() is not None
+
+
+def find_user(db: sqlite3.Connection, email: str) -> User | None:
+    row = db.execute("SELECT id, email, role_id FROM _sc_users WHERE email = ?", (email,)).fetchone()
+    return None if row is None else user_from_row(row)
+
+
+def find_user_by_token(db: sqlite3.Connection, token: str) -> User | None:
+    """The token's owner: one indexed lookup on the hash, confirmed in constant time."""
+    token_hash = hash_token(token)
+    row = db.execute(
+        "SELECT id, email, role_id, api_token_hash FROM _sc_users WHERE api_token_hash = ?", (token_hash,)
+    ).fetchone()
+    if row is None or not hmac.compare_digest(row["api_token_hash"], token_hash):
+        return None
+    return user_from_row(row)
+
+
+def check_password(db: sqlite3.Connection, email: str, password: str) -> User | None:
+    row = db.execute("SELECT * FROM _sc_users WHERE email = ?", (email,)).fetchone()
+    if row is None or not row["password_hash"] or not check_password_hash(row["password_hash"], password):
+        return None
+    return user_from_row(row)
+
+
+def insert_user(
+    db: sqlite3.Connection,
+    email: str,
+    role_id: int,
+    password: str | None = None,
+    password_hash: str | None = None,
+    user_id: int | None = None,
+) -> User:
+    """Insert a user inside the caller's transaction.
+
+    :raises UserError: when the email is empty or taken.
+    """
+    email = email.strip()
+    if "@" not in email:
+        raise UserError(f"Not an email address: {email!r}")
+    if find_user(db, email) is not None:
+        raise UserError(f"A user with email {email} already exists")
+    if password is not None:
+        password_hash = generate_password_hash(password)
+    cursor = db.execute(
+        "INSERT INTO _sc_users (id, email, password_hash, role_id) VALUES (?, ?, ?, ?)",
+        (user_id, email, password_hash, role_id),
+    )
+    return User(id=cursor.lastrowid, email=email, role_id=role_id)
+
+
+def store_token(db: sqlite3.Connection, user_id: int, token_hash: str | None) -> None:
+    """Replace the user's token hash (None removes it) inside the caller's transaction."""
+    created_at = None if token_hash is None else datetime.datetime.now(datetime.timezone.utc).isoformat()
+    db.execute(
+        "UPDATE _sc_users SET api_token_hash = ?, api_token_created_at = ? WHERE id = ?",
+        (token_hash, created_at, user_id),
+    )
+
+
+def set_fixture_token(db: sqlite3.Connection, user_id: int, token: str) -> None:
+    """Give a user a token chosen by a fixture file, inside the caller's transaction.
+
+    :raises UserError: when it is shorter than 6 characters or another user has it.
+    """
+    if not isinstance(token, str) or len(token) < MIN_FIXTURE_TOKEN_LENGTH:
+        raise UserError(f"API tokens must be strings of at least {MIN_FIXTURE_TOKEN_LENGTH} characters")
+    if find_user_by_token(db, token) is not None:
+        raise UserError("Two users cannot share an API token")
+    store_token(db, user_id, hash_token(token))
+
+
+def generate_token(db: sqlite3.Connection, user_id: int) -> str:
+    """Give the user a new random token, replacing any old one; the plain token is returned only here."""
+    token = str(uuid.uuid4())
+    with transaction(db):
+        store_token(db, user_id, hash_token(token))
+    return token
+
+
+def remove_token(db: sqlite3.Connection, user_id: int) -> None:
+    with transaction(db):
+        store_token(db, user_id, None)
