@@ -1,0 +1,215 @@
+"""Fixture files (SPEC §8): a whole instance as JSON, loaded all-or-nothing and dumped back."""
+
+import re
+import sqlite3
+from collections.abc import Callable, Mapping
+
+from .db import quote_identifier as q, transaction
+from .errors import ApiError
+from .metadata import ADMIN_ROLE_ID, BUILT_IN_ROLES, USER_ROLE_ID, USERS_SQL_NAME, USERS_TABLE_NAME, Field, load_table, roles, table_names
+from .rows import Query, build_insert, select_rows
+from .tables import DefinitionError, TableDefinition, create_tables, drop_all_tables
+from .users import UserError, insert_user, set_fixture_token, store_token
+from .writes import check_unique, validate_values
+
+KEY_TO = re.compile(r"Key to (\S+)")
+FIELD_KEYS = ("name", "label", "type", "required", "is_unique", "attributes")
+
+
+class FixtureError(ValueError):
+    """A fixture that cannot be loaded; the message names the table, row and field at fault."""
+
+
+def field_from_fixture(raw: Mapping, table_name: str) -> Field:
+    """A field of a fixture or of a Saltcorn table pack (whose extra keys are ignored)."""
+    if not isinstance(raw, Mapping):
+        raise FixtureError(f"Table {table_name}: each field must be an object")
+    field_type, reftable_name = raw.get("type"), raw.get("reftable_name")
+    match = KEY_TO.fullmatch(field_type) if isinstance(field_type, str) else None
+    if match:
+        field_type, reftable_name = "Key", reftable_name or match.group(1)
+    return Field(
+        name=raw.get("name"),
+        label=raw.get("label") or raw.get("name"),
+        type=field_type,
+        required=bool(raw.get("required", False)),
+        is_unique=bool(raw.get("is_unique", False)),
+        reftable_name=reftable_name,
+        attributes=raw.get("attributes") or {},
+    )
+
+
+def is_stored_field(raw) -> bool:
+    """Saltcorn packs list the primary key and calculated fields too; saltapi keeps neither."""
+    return not (isinstance(raw, Mapping) and (raw.get("primary_key") or raw.get("calculated") or raw.get("name") == "id"))
+
+
+def table_from_fixture(raw: Mapping) -> TableDefinition:
+    if not isinstance(raw, Mapping):
+        raise FixtureError("Each table must be an object")
+    name = raw.get("name")
+    fields = raw.get("fields", [])
+    if not isinstance(fields, list):
+        raise FixtureError(f"Table {name}: fields must be a list")
+    return TableDefinition(
+        name=name,
+        fields=tuple(field_from_fixture(field, name) for field in fields if is_stored_field(field)),
+        min_role_read=raw.get("min_role_read", ADMIN_ROLE_ID),
+        min_role_write=raw.get("min_role_write", ADMIN_ROLE_ID),
+    )
+
+
+def list_of(data: Mapping, key: str) -> list:
+    value = data.get(key, [])
+    if not isinstance(value, list):
+        raise FixtureError(f"{key} must be a list")
+    return value
+
+
+def load_roles(db: sqlite3.Connection, raw_roles: list) -> None:
+    for raw in raw_roles:
+        if not isinstance(raw, Mapping) or not isinstance(raw.get("id"), int) or not isinstance(raw.get("role"), str):
+            raise FixtureError(f"Each role needs an integer id and a name: {raw!r}")
+        if not 1 <= raw["id"] <= 100:
+            raise FixtureError(f"Role {raw['role']}: ids go from 1 to 100, not {raw['id']}")
+        if raw["id"] in BUILT_IN_ROLES and roles(db)[raw["id"]] != raw["role"]:
+            raise FixtureError(f"Role {raw['id']} is built in and cannot be renamed")
+        try:
+            db.execute(
+                "INSERT INTO _sc_roles (id, role) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET role = excluded.role",
+                (raw["id"], raw["role"]),
+            )
+        except sqlite3.IntegrityError:
+            raise FixtureError(f"Two roles cannot both be called {raw['role']}") from None
+
+
+def load_users(db: sqlite3.Connection, raw_users: list) -> None:
+    role_ids = roles(db)
+    for raw in raw_users:
+        if not isinstance(raw, Mapping) or not isinstance(raw.get("email"), str):
+            raise FixtureError(f"Each user needs an email: {raw!r}")
+        email, role_id, user_id = raw["email"], raw.get("role_id", USER_ROLE_ID), raw.get("id")
+        if role_id not in role_ids:
+            raise FixtureError(f"User {email}: there is no role {role_id!r}")
+        if user_id is not None and (not isinstance(user_id, int) or isinstance(user_id, bool) or user_id < 1):
+            raise FixtureError(f"User {email}: id must be a positive integer, not {user_id!r}")
+        if user_id is not None and db.execute("SELECT 1 FROM _sc_users WHERE id = ?", (user_id,)).fetchone():
+            raise FixtureError(f"User {email}: another user has id {user_id}")
+        try:
+            user = insert_user(
+                db, email, role_id, password=raw.get("password"), password_hash=raw.get("password_hash"),
+                user_id=user_id,
+            )  # fmt: skip
+            if raw.get("api_token") is not None:
+                set_fixture_token(db, user.id, raw["api_token"])
+            elif raw.get("api_token_hash") is not None:
+                store_token(db, user.id, raw["api_token_hash"])
+        except UserError as error:
+            raise FixtureError(f"User {email}: {error}") from None
+
+
+def load_rows(db: sqlite3.Connection, table_name: str, raw_rows: list, progress: Callable[[int], None]) -> None:
+    table = load_table(db, table_name)
+    for index, raw in enumerate(raw_rows, start=1):
+        where = f"Table {table_name}, row {index}" + (f" (id {raw['id']})" if isinstance(raw, Mapping) and "id" in raw else "")
+        if not isinstance(raw, Mapping):
+            raise FixtureError(f"{where}: a row must be an object")
+        try:
+            values = validate_values(table, raw)
+            check_unique(db, table, values)
+        except ApiError as error:
+            raise FixtureError(f"{where}: {error.message}") from None
+        db.execute(*build_insert(table, values))
+        progress(1)
+
+
+def check_foreign_keys(db: sqlite3.Connection) -> None:
+    """With every row in, name the first Key value that points nowhere."""
+    for table_name, rowid, parent, fk_index in db.execute("PRAGMA foreign_key_check").fetchall():
+        column = db.execute(
+            "SELECT \"from\" FROM pragma_foreign_key_list(?) WHERE id = ?", (table_name, fk_index)
+        ).fetchone()[0]
+        value = db.execute(f"SELECT {q(column)} FROM {q(table_name)} WHERE rowid = ?", (rowid,)).fetchone()[0]
+        parent = USERS_TABLE_NAME if parent == USERS_SQL_NAME else parent
+        raise FixtureError(f"Table {table_name}, row id {rowid}: {column}: No {parent} row with id {value}")
+
+
+def count_rows(data: Mapping) -> int:
+    """How many rows a fixture holds (for a progress bar)."""
+    tables = data.get("tables") if isinstance(data, Mapping) else None
+    if not isinstance(tables, list):
+        return 0
+    return sum(len(t.get("rows") or []) for t in tables if isinstance(t, Mapping) and isinstance(t.get("rows"), list))
+
+
+def load_fixture(
+    db: sqlite3.Connection, data, replace: bool = False, progress: Callable[[int], None] = lambda n: None
+) -> dict[str, int]:
+    """Load a fixture in one transaction and say how much it held.
+
+    Tables may refer to each other in any order, so references are checked once all rows are in.
+    With `replace`, every existing table and user goes first.
+
+    :raises FixtureError: naming what is wrong; the database is then unchanged.
+    """
+    if not isinstance(data, Mapping):
+        raise FixtureError("A fixture must be a JSON object with roles, users and tables")
+    with transaction(db):
+        db.execute("PRAGMA defer_foreign_keys = ON")
+        if replace:
+            drop_all_tables(db)
+            db.execute("DELETE FROM _sc_users")
+        load_roles(db, list_of(data, "roles"))
+        load_users(db, list_of(data, "users"))
+        raw_tables = list_of(data, "tables")
+        definitions = [table_from_fixture(raw) for raw in raw_tables]
+        try:
+            create_tables(db, definitions)
+        except DefinitionError as error:
+            raise FixtureError(str(error)) from None
+        for raw, definition in zip(raw_tables, definitions):
+            rows = raw.get("rows") or []
+            if not isinstance(rows, list):
+                raise FixtureError(f"Table {definition.name}: rows must be a list")
+            load_rows(db, definition.name, rows, progress)
+        check_foreign_keys(db)
+    return {
+        "roles": len(list_of(data, "roles")),
+        "users": len(list_of(data, "users")),
+        "tables": len(definitions),
+        "rows": count_rows(data),
+    }
+
+
+def dump_field(field: Field) -> dict:
+    dumped = {key: getattr(field, key) for key in FIELD_KEYS}
+    if field.type == "Key":
+        dumped["reftable_name"] = field.reftable_name
+    return dumped
+
+
+def dump_fixture(db: sqlite3.Connection, with_secrets: bool = False) -> dict:
+    """The whole instance in fixture form; password and token hashes only `with_secrets`."""
+    users = []
+    for row in db.execute("SELECT * FROM _sc_users ORDER BY id"):
+        user = {"id": row["id"], "email": row["email"], "role_id": row["role_id"]}
+        if with_secrets:
+            user.update(password_hash=row["password_hash"], api_token_hash=row["api_token_hash"])
+        users.append(user)
+    tables = []
+    for name in table_names(db):
+        table = load_table(db, name)
+        tables.append(
+            {
+                "name": table.name,
+                "min_role_read": table.min_role_read,
+                "min_role_write": table.min_role_write,
+                "fields": [dump_field(field) for field in table.fields],
+                "rows": select_rows(db, table, Query()),
+            }
+        )
+    return {
+        "roles": [{"id": role_id, "role": role} for role_id, role in roles(db).items()],
+        "users": users,
+        "tables": tables,
+    }
