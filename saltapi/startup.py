@@ -1,0 +1,42 @@
+"""What `python app.py` does before serving: create and seed a new database, and tell how to sign in."""
+
+import json
+import os
+from importlib import resources
+
+from flask import Flask
+
+from .db import DEFAULT_DATABASE, get_db
+from .fixtures import load_fixture
+from .metadata import table_names
+from .users import has_users
+
+
+def load_demo(app: Flask) -> list[str]:
+    """Load the demo data set into the app's (new, empty) database; return its table names."""
+    data = json.loads(resources.files("saltapi").joinpath("demo.json").read_text(encoding="utf-8"))
+    with app.app_context():
+        load_fixture(get_db(), data)
+        return table_names(get_db())
+
+
+def prepare(app: Flask, demo: bool) -> list[str]:
+    """Create the database on first start (with the demo data when `demo`); return lines for the console."""
+    database = app.config["DATABASE"]
+    lines = []
+    if not os.path.exists(database):
+        with app.app_context():
+            get_db()  # creates the file and its schema
+        if demo:
+            lines.append(f"Created {database} with the demo tables: {', '.join(load_demo(app))}.")
+        else:
+            lines.append(f"Created {database} (empty).")
+    with app.app_context():
+        if not has_users(get_db()):
+            prefix = "" if database == DEFAULT_DATABASE else f"SALTAPI_DB={database} "
+            lines += [
+                "No users yet. Create the first admin and an API token with:",
+                f"    {prefix}flask --app app create-user admin@example.com --role admin",
+                f"    {prefix}flask --app app gen-token admin@example.com",
+            ]
+    return lines
