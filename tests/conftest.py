@@ -1,0 +1,150 @@
+"""Shared fixtures: an app on a fresh copy of the test data per test, its clients, and a live server process."""
+
+import contextlib
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from saltapi import create_app
+from saltapi.db import connect, get_db
+from saltapi.fixtures import dump_fixture, load_fixture
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_FILE = Path(__file__).with_name("data.json")
+TOKENS = {
+    "admin": "admin-token-0001",
+    "staff": "staff-token-0002",
+    "user": "user-token-0003",
+}
+SERVER_START_SECONDS = 20
+
+
+def load_data() -> dict:
+    return json.loads(DATA_FILE.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory) -> Path:
+    """tests/data.json loaded once (password hashing is slow on purpose); each test copies the file."""
+    path = tmp_path_factory.mktemp("template") / "template.sqlite"
+    app = create_app({"TESTING": True, "DATABASE": str(path), "SECRET_KEY": "test"})
+    with app.app_context():
+        load_fixture(get_db(), load_data())
+    db = connect(path)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    return path
+
+
+@pytest.fixture
+def db_path(template_db, tmp_path) -> Path:
+    path = tmp_path / "saltapi.sqlite"
+    shutil.copyfile(template_db, path)
+    return path
+
+
+@pytest.fixture
+def app(db_path):
+    return create_app({"TESTING": True, "DATABASE": str(db_path), "SECRET_KEY": "test"})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def snapshot(db_path):
+    """A function returning everything stored (rows, users, token hashes), to prove a request changed nothing."""
+
+    def take() -> dict:
+        db = connect(db_path)
+        try:
+            return dump_fixture(db, with_secrets=True)
+        finally:
+            db.close()
+
+    return take
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    """A real `python app.py` process on 127.0.0.1, on a database of its own."""
+
+    def __init__(
+        self, db_path: Path, log_path: Path, extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None
+    ):
+        self.db_path = db_path
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(log_path, "w+b")
+        command = [sys.executable, "app.py", "--port", str(self.port), "--db", str(db_path), *extra_args]
+        self.process = subprocess.Popen(command, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+
+    def wait_until_up(self) -> None:
+        deadline = time.monotonic() + SERVER_START_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.output()}")
+            with contextlib.suppress(requests.ConnectionError):
+                requests.get(f"{self.url}/api/books", timeout=2)
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not answer within {SERVER_START_SECONDS} s:\n{self.output()}")
+
+    def output(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.log.close()
+
+
+@contextlib.contextmanager
+def running_server(
+    db_path: Path, log_path: Path, extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None
+):
+    """A server for the block; `env` replaces the whole environment of the process (None inherits ours)."""
+    server = LiveServer(db_path, log_path, extra_args, env)
+    try:
+        server.wait_until_up()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def live_server(template_db, tmp_path_factory):
+    """One server for the session, on its own copy of the test data."""
+    directory = tmp_path_factory.mktemp("live")
+    shutil.copyfile(template_db, directory / "live.sqlite")
+    with running_server(directory / "live.sqlite", directory / "server.log") as server:
+        yield server
