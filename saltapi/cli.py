@@ -14,7 +14,7 @@ from .users import User, UserError, find_user, generate_token, insert_user, remo
 
 
 def existing_user(email: str) -> User:
-    user = find_user(get_db(), email)
+    user = find_user(get_db(), email.strip())
     if user is None:
         raise click.ClickException(f"No user with email {email}")
     return user
@@ -73,8 +73,10 @@ def load_fixture_command(file, replace: bool):
     """Load a fixture file (all or nothing)."""
     try:
         data = json.load(file)
-    except ValueError as error:
+    except ValueError as error:  # UnicodeDecodeError included
         raise click.ClickException(f"{file.name} is not valid JSON: {error}") from None
+    except RecursionError:
+        raise click.ClickException(f"{file.name} cannot be read: its JSON is nested too deeply") from None
     with click.progressbar(length=count_rows(data), label="Loading rows", file=sys.stderr) as bar:
         try:
             loaded = load_fixture(get_db(), data, replace=replace, progress=bar.update)
@@ -97,8 +99,11 @@ def dump_fixture_command(file: str | None, with_secrets: bool):
     if file is None:
         click.echo(text)
         return
-    with open(file, "w", encoding="utf-8") as out:
-        out.write(text + "\n")
+    try:
+        with open(file, "w", encoding="utf-8") as out:
+            out.write(text + "\n")
+    except OSError as error:
+        raise click.ClickException(f"Cannot write {file}: {error.strerror}") from None
     rows = sum(len(table["rows"]) for table in data["tables"])
     click.echo(f"Wrote {len(data['tables'])} tables, {rows} rows and {len(data['users'])} users to {file}.")
 

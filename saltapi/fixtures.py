@@ -9,7 +9,7 @@ from .errors import ApiError
 from .metadata import ADMIN_ROLE_ID, BUILT_IN_ROLES, USER_ROLE_ID, USERS_SQL_NAME, USERS_TABLE_NAME, Field, load_table, roles, table_names
 from .rows import Query, build_insert, select_rows
 from .tables import DefinitionError, TableDefinition, create_tables, drop_all_tables
-from .users import UserError, insert_user, set_fixture_token, store_token
+from .users import UserError, insert_user, set_fixture_token, set_fixture_token_hash
 from .writes import check_unique, validate_values
 
 KEY_TO = re.compile(r"Key to (\S+)")
@@ -26,8 +26,8 @@ def field_from_fixture(raw: Mapping, table_name: str) -> Field:
         raise FixtureError(f"Table {table_name}: each field must be an object")
     field_type, reftable_name = raw.get("type"), raw.get("reftable_name")
     match = KEY_TO.fullmatch(field_type) if isinstance(field_type, str) else None
-    if match:
-        field_type, reftable_name = "Key", reftable_name or match.group(1)
+    if match:  # as in Saltcorn's Field(), the type's table wins over reftable_name
+        field_type, reftable_name = "Key", match.group(1)
     return Field(
         name=raw.get("name"),
         label=raw.get("label") or raw.get("name"),
@@ -40,8 +40,11 @@ def field_from_fixture(raw: Mapping, table_name: str) -> Field:
 
 
 def is_stored_field(raw) -> bool:
-    """Saltcorn packs list the primary key and calculated fields too; saltapi keeps neither."""
-    return not (isinstance(raw, Mapping) and (raw.get("primary_key") or raw.get("calculated") or raw.get("name") == "id"))
+    """Saltcorn packs list the primary key and calculated fields too; saltapi keeps neither.
+
+    Any other field called `id` is kept, for check_definitions to refuse.
+    """
+    return not (isinstance(raw, Mapping) and (raw.get("primary_key") or raw.get("calculated")))
 
 
 def table_from_fixture(raw: Mapping) -> TableDefinition:
@@ -68,7 +71,8 @@ def list_of(data: Mapping, key: str) -> list:
 
 def load_roles(db: sqlite3.Connection, raw_roles: list) -> None:
     for raw in raw_roles:
-        if not isinstance(raw, Mapping) or not isinstance(raw.get("id"), int) or not isinstance(raw.get("role"), str):
+        role_id = raw.get("id") if isinstance(raw, Mapping) else None
+        if not isinstance(role_id, int) or isinstance(role_id, bool) or not isinstance(raw.get("role"), str):
             raise FixtureError(f"Each role needs an integer id and a name: {raw!r}")
         if not 1 <= raw["id"] <= 100:
             raise FixtureError(f"Role {raw['role']}: ids go from 1 to 100, not {raw['id']}")
@@ -89,7 +93,7 @@ def load_users(db: sqlite3.Connection, raw_users: list) -> None:
         if not isinstance(raw, Mapping) or not isinstance(raw.get("email"), str):
             raise FixtureError(f"Each user needs an email: {raw!r}")
         email, role_id, user_id = raw["email"], raw.get("role_id", USER_ROLE_ID), raw.get("id")
-        if role_id not in role_ids:
+        if not isinstance(role_id, int) or isinstance(role_id, bool) or role_id not in role_ids:
             raise FixtureError(f"User {email}: there is no role {role_id!r}")
         if user_id is not None and (not isinstance(user_id, int) or isinstance(user_id, bool) or user_id < 1):
             raise FixtureError(f"User {email}: id must be a positive integer, not {user_id!r}")
@@ -103,7 +107,7 @@ def load_users(db: sqlite3.Connection, raw_users: list) -> None:
             if raw.get("api_token") is not None:
                 set_fixture_token(db, user.id, raw["api_token"])
             elif raw.get("api_token_hash") is not None:
-                store_token(db, user.id, raw["api_token_hash"])
+                set_fixture_token_hash(db, user.id, raw["api_token_hash"])
         except UserError as error:
             raise FixtureError(f"User {email}: {error}") from None
 

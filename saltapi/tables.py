@@ -63,26 +63,36 @@ def check_attributes(field: Field, where: str) -> None:
 def check_definitions(db: sqlite3.Connection, definitions: Sequence[TableDefinition]) -> None:
     """Check new tables against each other and the database (they may refer to each other and to themselves).
 
+    Every table's name is checked before any field, so a bad name is reported as such and not as a Key
+    that names no table.
+
     :raises DefinitionError: naming the table and field at fault.
     """
     role_ids = roles(db)
-    taken = {name.lower() for name in table_names(db)} | {USERS_TABLE_NAME}
-    new_tables = {definition.name: definition for definition in definitions}
+    taken = {name.lower() for name in table_names(db)}
     for definition in definitions:
         name = check_name(definition.name, "table")
+        if name.lower() == USERS_TABLE_NAME:
+            raise DefinitionError(f"Invalid table name {name!r}: it is the name of the built-in users table")
         if name.lower() in taken:
             raise DefinitionError(f"A table named {name} already exists")
         taken.add(name.lower())
         for role in (definition.min_role_read, definition.min_role_write):
-            if role not in role_ids:
-                raise DefinitionError(f"Table {name}: there is no role {role}")
-        field_names = {"id"}
+            if not is_role_id(role, role_ids):
+                raise DefinitionError(f"Table {name}: there is no role {role!r}")
+    new_tables = {definition.name: definition for definition in definitions}
+    for definition in definitions:
+        field_names = set()
         for field in definition.fields:
             check_name(field.name, "field")
-            where = f"Field {name}.{field.name}"
+            where = f"Field {definition.name}.{field.name}"
+            if field.name.lower() == "id":
+                raise DefinitionError(f"{where}: a field may not be called id (every table has its own id)")
             if field.name.lower() in field_names:
                 raise DefinitionError(f"{where}: a table cannot have two fields of that name")
             field_names.add(field.name.lower())
+            if not isinstance(field.label, str):
+                raise DefinitionError(f"{where}: the label must be a string")
             if field.type not in FIELD_TYPES:
                 raise DefinitionError(f"{where}: unknown type {field.type!r}; use one of {', '.join(FIELD_TYPES)}")
             check_attributes(field, where)
@@ -90,17 +100,21 @@ def check_definitions(db: sqlite3.Connection, definitions: Sequence[TableDefinit
                 check_reference(db, field, where, new_tables)
 
 
+def is_role_id(role, role_ids: Mapping[int, str]) -> bool:
+    return isinstance(role, int) and not isinstance(role, bool) and role in role_ids
+
+
 def check_reference(db: sqlite3.Connection, field: Field, where: str, new_tables: Mapping) -> None:
     """:raises DefinitionError: unless the Key refers to a table that exists, with a real summary field."""
     reftable = field.reftable_name
-    definition = new_tables.get(reftable)
+    definition = new_tables.get(reftable) if isinstance(reftable, str) else None
     existing = load_table(db, reftable) if isinstance(reftable, str) and definition is None else None
     if definition is None and existing is None:
         raise DefinitionError(f"{where}: a Key needs reftable_name naming an existing table, not {reftable!r}")
     summary_field = field.attributes.get("summary_field")
     if summary_field is not None:
         names = {"id"} | {f.name for f in (definition or existing).fields}
-        if summary_field not in names:
+        if not isinstance(summary_field, str) or summary_field not in names:
             raise DefinitionError(f"{where}: summary_field {summary_field!r} is not a field of {reftable}")
 
 

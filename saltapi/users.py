@@ -3,6 +3,7 @@
 import datetime
 import hashlib
 import hmac
+import re
 import sqlite3
 import uuid
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from .db import transaction
 
 MIN_FIXTURE_TOKEN_LENGTH = 6
+TOKEN_HASH = re.compile(r"[0-9a-f]{64}")  # what hash_token() stores
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,12 @@ def insert_user(
 ) -> User:
     """Insert a user inside the caller's transaction.
 
-    :raises UserError: when the email is empty or taken.
+    :raises UserError: when the email is empty or taken, or the password or its hash is not a string.
     """
+    if password is not None and not isinstance(password, str):
+        raise UserError("Password must be a string")
+    if password_hash is not None and not isinstance(password_hash, str):
+        raise UserError("password_hash must be a string")
     email = email.strip()
     if "@" not in email:
         raise UserError(f"Not an email address: {email!r}")
@@ -103,9 +109,20 @@ def set_fixture_token(db: sqlite3.Connection, user_id: int, token: str) -> None:
     """
     if not isinstance(token, str) or len(token) < MIN_FIXTURE_TOKEN_LENGTH:
         raise UserError(f"API tokens must be strings of at least {MIN_FIXTURE_TOKEN_LENGTH} characters")
-    if find_user_by_token(db, token) is not None:
+    set_fixture_token_hash(db, user_id, hash_token(token))
+
+
+def set_fixture_token_hash(db: sqlite3.Connection, user_id: int, token_hash: str) -> None:
+    """Restore a token hash from a dump with secrets, inside the caller's transaction.
+
+    :raises UserError: when it is not a SHA-256 hex digest or another user has it.
+    """
+    if not isinstance(token_hash, str) or not TOKEN_HASH.fullmatch(token_hash):
+        raise UserError("api_token_hash must be a SHA-256 hex digest (64 lowercase hex characters)")
+    other = db.execute("SELECT 1 FROM _sc_users WHERE api_token_hash = ? AND id != ?", (token_hash, user_id))
+    if other.fetchone() is not None:
         raise UserError("Two users cannot share an API token")
-    store_token(db, user_id, hash_token(token))
+    store_token(db, user_id, token_hash)
 
 
 def generate_token(db: sqlite3.Connection, user_id: int) -> str:
