@@ -5,13 +5,13 @@
 
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Flask
 
 from . import api, cli, db
-from .body import MAX_BODY_BYTES
 from .errors import register_error_handlers
 
 
@@ -31,7 +31,6 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 def init_app(app: Flask) -> None:
     app.config.setdefault("DATABASE", os.environ.get("SALTAPI_DB") or db.DEFAULT_DATABASE)
-    app.config.setdefault("MAX_CONTENT_LENGTH", MAX_BODY_BYTES)
     Path(app.config["DATABASE"]).parent.mkdir(parents=True, exist_ok=True)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = os.environ.get("SALTAPI_SECRET_KEY") or stored_secret_key(app.config["DATABASE"])
@@ -43,12 +42,23 @@ def init_app(app: Flask) -> None:
 
 
 def stored_secret_key(database: str) -> str:
-    """The session secret kept beside the database, made on first use, readable by its owner only."""
+    """The session secret kept beside the database, made on first use, readable by its owner only.
+
+    The key is written to a private temporary file and then linked into place, so no process ever reads a
+    half-written key and a start that dies midway leaves no empty one behind; the first link wins.
+    """
     path = Path(f"{database}.secret")
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text(encoding="ascii").strip()
-    with os.fdopen(fd, "w", encoding="ascii") as file:
-        file.write(secrets.token_hex(32))
-    return path.read_text(encoding="ascii").strip()
+    if not path.exists():
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as file:
+                file.write(secrets.token_hex(32))
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(temporary)
+    key = path.read_text(encoding="ascii").strip()
+    if not key:
+        raise RuntimeError(f"{path} is empty; delete it to have a new session secret made")
+    return key

@@ -52,6 +52,8 @@ def parse_json(raw: bytes) -> dict:
 
 
 def read_raw_body() -> bytes:
+    # For this request only: a host app's own limits stay as they are.
+    request.max_content_length = request.max_form_memory_size = MAX_BODY_BYTES
     try:
         return request.get_data(cache=True)
     except RequestEntityTooLarge:

@@ -2,11 +2,12 @@
 
 import json
 import os
+import shlex
 from importlib import resources
 
 from flask import Flask
 
-from .db import DEFAULT_DATABASE, get_db
+from .db import get_db
 from .fixtures import load_fixture
 from .metadata import table_names
 from .users import has_users
@@ -33,7 +34,8 @@ def prepare(app: Flask, demo: bool) -> list[str]:
             lines.append(f"Created {database} (empty).")
     with app.app_context():
         if not has_users(get_db()):
-            prefix = "" if database == DEFAULT_DATABASE else f"SALTAPI_DB={database} "
+            # The commands run in another shell, maybe in another directory: name the file absolutely, quoted.
+            prefix = f"SALTAPI_DB={shlex.quote(os.path.abspath(database))} "
             lines += [
                 "No users yet. Create the first admin and an API token with:",
                 f"    {prefix}flask --app app create-user admin@example.com --role admin",
