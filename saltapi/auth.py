@@ -8,7 +8,7 @@ from flask import g, request
 from .body import request_body
 from .db import get_db
 from .errors import BadRequest, InvalidToken, NotAuthorized, NotFound
-from .metadata import PUBLIC_ROLE_ID, load_table
+from .metadata import PUBLIC_ROLE_ID, Table, load_table, load_table_by_id
 from .users import User, find_user_by_token
 
 TOKEN_KEY = "access_token"
@@ -58,7 +58,24 @@ def caller_from_request(db: sqlite3.Connection) -> User | None:
     return user
 
 
-def table_access(kind: str):
+def caller_may_read(table_name: str) -> bool:
+    """May the caller of this request read `table_name`? Role rules hold for summaries of other tables too."""
+    table = load_table(get_db(), table_name)
+    return table is not None and g.saltapi_role_id <= table.min_role_read
+
+
+def resolve_table(db: sqlite3.Connection, table_name: str, numeric_id: bool) -> Table:
+    """:raises NotFound: when no table has that name (or, where `numeric_id` allows, that id)."""
+    table = load_table(db, table_name)
+    # Names never start with a digit, so digits can only be an id.
+    if table is None and numeric_id and table_name.isascii() and table_name.isdigit():
+        table = load_table_by_id(db, int(table_name))
+    if table is None:
+        raise NotFound()
+    return table
+
+
+def table_access(kind: str, numeric_id: bool = False):
     """Resolve `<table_name>` and let the view run only for callers whose role may `kind` ("read"/"write") it.
 
     Order as Saltcorn's api routes: unknown table 404 first, then credentials, then the role check.
@@ -68,9 +85,7 @@ def table_access(kind: str):
         @functools.wraps(view)
         def wrapped(table_name: str, **kwargs):
             db = get_db()
-            table = load_table(db, table_name)
-            if table is None:
-                raise NotFound()
+            table = resolve_table(db, table_name, numeric_id)
             if kind == "write" and table.read_only:
                 raise BadRequest(f"The {table.name} table is read-only through the API")
             user = caller_from_request(db)
@@ -78,6 +93,7 @@ def table_access(kind: str):
             if role_id > table.min_role(kind):
                 raise NotAuthorized()
             g.saltapi_user = user
+            g.saltapi_role_id = role_id
             return view(table, **kwargs)
 
         return wrapped

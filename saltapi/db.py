@@ -18,7 +18,13 @@ def connect(path: str | Path) -> sqlite3.Connection:
     db.row_factory = sqlite3.Row
     db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     db.execute("PRAGMA foreign_keys = ON")
+    # SQLite's lower() and LIKE fold ASCII only; searches should find "Über" with "über" too.
+    db.create_function("saltapi_casefold", 1, casefold, deterministic=True)
     return db
+
+
+def casefold(value):
+    return value.casefold() if isinstance(value, str) else value
 
 
 @contextlib.contextmanager

@@ -8,7 +8,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from .responses import json_response
 
-API_PREFIX = "/api/"
+API_PREFIX = "/api"
 log = logging.getLogger(__name__)
 
 
@@ -39,10 +39,6 @@ class InvalidToken(NotAuthorized):
     headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
 
 
-class Forbidden(ApiError):
-    status = 403
-
-
 class NotFound(ApiError):
     status = 404
 
@@ -61,6 +57,10 @@ HTTP_MESSAGES = {
 }
 
 
+def is_api_path(path: str) -> bool:
+    return path == API_PREFIX or path.startswith(API_PREFIX + "/")
+
+
 def json_error(message: str, status: int, headers: dict[str, str] | None = None) -> Response:
     return json_response({"error": message}, status, headers)
 
@@ -71,7 +71,7 @@ def handle_api_error(error: ApiError) -> Response:
 
 def handle_http_exception(error: HTTPException):
     """Routing and protocol errors under /api/ answer in JSON; elsewhere Flask's pages stay."""
-    if not request.path.startswith(API_PREFIX):
+    if not is_api_path(request.path):
         return error
     headers = {}
     if isinstance(error, MethodNotAllowed) and error.valid_methods:
@@ -86,7 +86,7 @@ def handle_integrity_error(error: sqlite3.IntegrityError) -> Response:
 
 
 def handle_unexpected_error(error: Exception):
-    if not request.path.startswith(API_PREFIX):
+    if not is_api_path(request.path):
         raise error
     log.exception("unexpected error on %s %s", request.method, request.path)
     return json_error("Internal server error", 500)

@@ -95,8 +95,17 @@ def load_table(db: sqlite3.Connection, name: str) -> Table | None:
     row = db.execute(
         "SELECT id, name, min_role_read, min_role_write FROM _sc_tables WHERE name = ?", (name,)
     ).fetchone()
-    if row is None or row["name"] != name:
-        return None
+    return None if row is None or row["name"] != name else table_from_row(db, row)
+
+
+def load_table_by_id(db: sqlite3.Connection, table_id: int) -> Table | None:
+    row = db.execute(
+        "SELECT id, name, min_role_read, min_role_write FROM _sc_tables WHERE id = ?", (table_id,)
+    ).fetchone()
+    return None if row is None else table_from_row(db, row)
+
+
+def table_from_row(db: sqlite3.Connection, row: sqlite3.Row) -> Table:
     fields = db.execute(
         "SELECT * FROM _sc_fields WHERE table_id = ? ORDER BY position, id", (row["id"],)
     ).fetchall()

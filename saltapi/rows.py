@@ -9,10 +9,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .db import placeholders, quote_identifier as q
-from .metadata import Table
+from .metadata import Field, Table
 from .types import to_json
 
 Sql = tuple[str, list]
+
+
+ROW_ALIAS = "_sc_row"  # the table being read; `_sc_` names can never be a user's table
+REF_ALIAS = "_sc_ref"  # a referenced table inside a subquery
 
 
 @dataclass(frozen=True)
@@ -24,35 +28,103 @@ class Condition:
 
 COMPARISONS = {
     "=": "{column} = ?",
+    "!=": "{column} != ?",
+    "<": "{column} < ?",
+    "<=": "{column} <= ?",
+    ">": "{column} > ?",
+    ">=": "{column} >= ?",
     "is null": "{column} IS NULL",
+    "is not null": "{column} IS NOT NULL",
+    "contains": "instr(saltapi_casefold({column}), ?) > 0",  # the value comes casefolded
+    "in": "{column} IN ({placeholders})",  # the value is a tuple
 }
+VALUELESS = frozenset({"is null", "is not null"})
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The summary value of the row a Key column refers to."""
+
+    key: str
+    ref_sql_table: str
+    summary_column: str
+
+
+@dataclass(frozen=True)
+class FullText:
+    """A case-insensitive substring of the row's text columns and key summaries, joined by spaces."""
+
+    term: str  # casefolded
+    columns: tuple[str, ...]
+    summaries: tuple[Summary, ...] = ()
+
+
+@dataclass(frozen=True)
+class Dereference:
+    """`dereference=key`: each row gains `<key>_<summary field>` from the referenced row."""
+
+    summary: Summary
+    summary_field: Field
+
+    @property
+    def name(self) -> str:
+        return f"{self.summary.key}_{self.summary_field.name}"
 
 
 @dataclass(frozen=True)
 class Query:
     """What a read asks for. `filters` is an AND of groups, each group an OR of conditions."""
 
-    filters: tuple[tuple[Condition, ...], ...] = ()
+    filters: tuple[tuple[Condition | FullText, ...], ...] = ()
     order_by: str = "id"
     descending: bool = False
     limit: int | None = None
     offset: int | None = None
+    dereferences: tuple[Dereference, ...] = ()
+    fields: tuple[str, ...] | None = None  # the keys each row keeps, in this order; None keeps all
 
 
-def build_where(filters: tuple[tuple[Condition, ...], ...]) -> Sql:
+def summary_sql(summary: Summary) -> str:
+    """A subquery for the summary value of the referenced row (NULL when the key is NULL)."""
+    return (
+        f"(SELECT {q(REF_ALIAS)}.{q(summary.summary_column)} FROM {q(summary.ref_sql_table)} AS {q(REF_ALIAS)}"
+        f" WHERE {q(REF_ALIAS)}.{q('id')} = {q(ROW_ALIAS)}.{q(summary.key)})"
+    )
+
+
+def full_text_sql(condition: FullText) -> str:
+    parts = [f"{q(ROW_ALIAS)}.{q(column)}" for column in condition.columns] + list(map(summary_sql, condition.summaries))
+    text = " || ' ' || ".join(f"coalesce({part}, '')" for part in parts) or "''"
+    return f"instr(saltapi_casefold({text}), ?) > 0"
+
+
+def condition_sql(condition: Condition | FullText) -> Sql:
+    if isinstance(condition, FullText):
+        return full_text_sql(condition), [condition.term]
+    template = COMPARISONS[condition.op]
+    if condition.op in VALUELESS:
+        return template.format(column=q(condition.column)), []
+    if condition.op == "in":
+        return template.format(column=q(condition.column), placeholders=placeholders(len(condition.value))), list(condition.value)
+    return template.format(column=q(condition.column)), [condition.value]
+
+
+def build_where(filters: tuple[tuple[Condition | FullText, ...], ...]) -> Sql:
     clauses, params = [], []
     for group in filters:
         alternatives = []
         for condition in group:
-            alternatives.append(COMPARISONS[condition.op].format(column=q(condition.column)))
-            if condition.op != "is null":
-                params.append(condition.value)
+            sql, condition_params = condition_sql(condition)
+            alternatives.append(sql)
+            params += condition_params
         clauses.append("(" + " OR ".join(alternatives) + ")")
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
-def select_list(table: Table) -> str:
-    return ", ".join(q(column.name) for column in table.columns)
+def select_list(table: Table, dereferences: tuple[Dereference, ...] = ()) -> str:
+    columns = [q(column.name) for column in table.columns]
+    columns += [f"{summary_sql(dereference.summary)} AS {q(dereference.name)}" for dereference in dereferences]
+    return ", ".join(columns)
 
 
 def build_select(table: Table, query: Query) -> Sql:
@@ -61,7 +133,10 @@ def build_select(table: Table, query: Query) -> Sql:
     order = f"{q(query.order_by)} {direction}"
     if query.order_by != "id":  # ties keep a stable order, so paging never repeats or skips a row
         order += f", {q('id')} {direction}"
-    sql = f"SELECT {select_list(table)} FROM {q(table.sql_name)}{where} ORDER BY {order}"
+    sql = (
+        f"SELECT {select_list(table, query.dereferences)} FROM {q(table.sql_name)} AS {q(ROW_ALIAS)}{where}"
+        f" ORDER BY {order}"
+    )
     if query.limit is not None or query.offset is not None:
         sql += " LIMIT ? OFFSET ?"
         params += [-1 if query.limit is None else query.limit, query.offset or 0]
@@ -70,7 +145,14 @@ def build_select(table: Table, query: Query) -> Sql:
 
 def build_count(table: Table, query: Query) -> Sql:
     where, params = build_where(query.filters)
-    return f"SELECT count(*) FROM {q(table.sql_name)}{where}", params
+    return f"SELECT count(*) FROM {q(table.sql_name)} AS {q(ROW_ALIAS)}{where}", params
+
+
+def build_distinct(table: Table, column: str) -> Sql:
+    return (
+        f"SELECT DISTINCT {q(column)} FROM {q(table.sql_name)} WHERE {q(column)} IS NOT NULL ORDER BY {q(column)}",
+        [],
+    )
 
 
 def build_get(table: Table, row_id: int) -> Sql:
@@ -102,12 +184,27 @@ def build_exists(sql_table: str, column: str, value, exclude_id: int | None = No
     return sql + " LIMIT 1", params
 
 
-def row_to_json(table: Table, row: sqlite3.Row) -> dict:
-    return {column.name: to_json(column, value) for column, value in zip(table.columns, row)}
+def row_to_json(table: Table, row: sqlite3.Row, dereferences: tuple[Dereference, ...] = ()) -> dict:
+    columns = (*table.columns, *(dereference.summary_field for dereference in dereferences))
+    names = (*(column.name for column in table.columns), *(dereference.name for dereference in dereferences))
+    return {name: to_json(column, value) for name, column, value in zip(names, columns, row)}
 
 
 def select_rows(db: sqlite3.Connection, table: Table, query: Query) -> list[dict]:
-    return [row_to_json(table, row) for row in db.execute(*build_select(table, query))]
+    rows = (row_to_json(table, row, query.dereferences) for row in db.execute(*build_select(table, query)))
+    if query.fields is None:
+        return list(rows)
+    return [{name: row[name] for name in query.fields if name in row} for row in rows]
+
+
+def distinct_values(db: sqlite3.Connection, table: Table, column: Field) -> list:
+    return [to_json(column, row[0]) for row in db.execute(*build_distinct(table, column.name))]
+
+
+def key_options(db: sqlite3.Connection, ref_table: Table, summary_field: Field) -> list[dict]:
+    """Saltcorn's option list for a Key: each referenced row's summary as label and id as value, in id order."""
+    sql = f"SELECT {q('id')}, {q(summary_field.name)} FROM {q(ref_table.sql_name)} ORDER BY {q('id')}"
+    return [{"label": to_json(summary_field, label), "value": row_id} for row_id, label in db.execute(sql)]
 
 
 def count_rows(db: sqlite3.Connection, table: Table, query: Query) -> int:
