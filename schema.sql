@@ -45,3 +45,37 @@ CREATE TABLE IF NOT EXISTS _sc_config (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 ) STRICT;
+
+-- A counter that every change to the metadata bumps (by the triggers below, so no code path can forget),
+-- letting each process keep its parsed metadata until the counter moves.
+CREATE TABLE IF NOT EXISTS _sc_metadata_version (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL
+) STRICT;
+
+INSERT OR IGNORE INTO _sc_metadata_version (id, version) VALUES (1, 0);
+
+CREATE TRIGGER IF NOT EXISTS _sc_roles_insert AFTER INSERT ON _sc_roles
+BEGIN UPDATE _sc_metadata_version SET version = version + 1; END;
+CREATE TRIGGER IF NOT EXISTS _sc_roles_update AFTER UPDATE ON _sc_roles
+BEGIN UPDATE _sc_metadata_version SET version = version + 1; END;
+CREATE TRIGGER IF NOT EXISTS _sc_roles_delete AFTER DELETE ON _sc_roles
+BEGIN UPDATE _sc_metadata_version SET version = version + 1; END;
+CREATE TRIGGER IF NOT EXISTS _sc_tables_insert AFTER INSERT ON _sc_tables
+BEGIN UPDATE _sc_metadata_version SET version = version + 1; END;
+CREATE TRIGGER IF NOT EXISTS _sc_tables_update AFTER UPDATE ON _sc_tables
+BEGIN UPDATE _sc_metadata_version SET version = version + 1; END;
+CREATE TRIGGER IF NOT EXISTS _sc_tables_delete AFTER DELETE ON _sc_tables
+BEGIN UPDATE _sc_metadata_version SET version = version + 1; END;
+CREATE TRIGGER IF NOT EXISTS _sc_fields_insert AFTER INSERT ON _sc_fields
+BEGIN UPDATE _sc_metadata_version SET version = version + 1; END;
+CREATE TRIGGER IF NOT EXISTS _sc_fields_update AFTER UPDATE ON _sc_fields
+BEGIN UPDATE _sc_metadata_version SET version = version + 1; END;
+CREATE TRIGGER IF NOT EXISTS _sc_fields_delete AFTER DELETE ON _sc_fields
+BEGIN UPDATE _sc_metadata_version SET version = version + 1; END;
+CREATE TRIGGER IF NOT EXISTS _sc_config_insert AFTER INSERT ON _sc_config
+BEGIN UPDATE _sc_metadata_version SET version = version + 1; END;
+CREATE TRIGGER IF NOT EXISTS _sc_config_update AFTER UPDATE ON _sc_config
+BEGIN UPDATE _sc_metadata_version SET version = version + 1; END;
+CREATE TRIGGER IF NOT EXISTS _sc_config_delete AFTER DELETE ON _sc_config
+BEGIN UPDATE _sc_metadata_version SET version = version + 1; END;

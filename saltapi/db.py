@@ -2,6 +2,7 @@
 
 import contextlib
 import sqlite3
+import threading
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -12,9 +13,42 @@ BUSY_TIMEOUT_MS = 5000
 DEFAULT_DATABASE = "instance/saltapi.sqlite"
 
 
-def connect(path: str | Path) -> sqlite3.Connection:
+class MetadataCache:
+    """Parsed metadata kept across requests, dropped whenever `_sc_metadata_version` moves.
+
+    Every process keeps its own; any process changing the metadata bumps the version in the shared file
+    (schema.sql's triggers), so the others notice on their next lookup.
+    """
+
+    def __init__(self):
+        self.version = None
+        self.entries: dict = {}
+        self.lock = threading.Lock()
+
+    def get(self, db: sqlite3.Connection, key, load):
+        """The cached value for `key`, or `load()`'s result (cached unless None)."""
+        version = db.execute("SELECT version FROM _sc_metadata_version").fetchone()[0]
+        with self.lock:
+            if version != self.version:
+                self.entries, self.version = {}, version
+            if key in self.entries:
+                return self.entries[key]
+        value = load()
+        with self.lock:
+            if value is not None and version == self.version:
+                self.entries[key] = value
+        return value
+
+
+class Connection(sqlite3.Connection):
+    """A connection that may carry its app's metadata cache (None outside a request or CLI command)."""
+
+    metadata_cache: MetadataCache | None = None
+
+
+def connect(path: str | Path) -> Connection:
     """Open the database in autocommit mode; writes go through `transaction()`."""
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, factory=Connection)
     db.row_factory = sqlite3.Row
     db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     db.execute("PRAGMA foreign_keys = ON")
@@ -74,6 +108,7 @@ def get_db() -> sqlite3.Connection:
         if not state.schema_ready:
             init_db(db)
             state.schema_ready = True
+        db.metadata_cache = current_app.extensions["saltapi_metadata_cache"]
         g._saltapi_db = db
     return g._saltapi_db
 
@@ -85,4 +120,5 @@ def close_db(exception: BaseException | None = None) -> None:
 
 
 def init_app(app: Flask) -> None:
+    app.extensions["saltapi_metadata_cache"] = MetadataCache()
     app.teardown_appcontext(close_db)

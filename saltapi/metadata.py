@@ -89,7 +89,21 @@ def users_table(db: sqlite3.Connection) -> Table:
 
 
 def load_table(db: sqlite3.Connection, name: str) -> Table | None:
-    """The table called exactly `name`, or None."""
+    """The table called exactly `name`, or None (from the connection's metadata cache when it has one)."""
+    cache = getattr(db, "metadata_cache", None)
+    if cache is None:
+        return read_table(db, name)
+    return cache.get(db, ("name", name), lambda: read_table(db, name))
+
+
+def load_table_by_id(db: sqlite3.Connection, table_id: int) -> Table | None:
+    cache = getattr(db, "metadata_cache", None)
+    if cache is None:
+        return read_table_by_id(db, table_id)
+    return cache.get(db, ("id", table_id), lambda: read_table_by_id(db, table_id))
+
+
+def read_table(db: sqlite3.Connection, name: str) -> Table | None:
     if name == USERS_TABLE_NAME:
         return users_table(db)
     row = db.execute(
@@ -98,7 +112,7 @@ def load_table(db: sqlite3.Connection, name: str) -> Table | None:
     return None if row is None or row["name"] != name else table_from_row(db, row)
 
 
-def load_table_by_id(db: sqlite3.Connection, table_id: int) -> Table | None:
+def read_table_by_id(db: sqlite3.Connection, table_id: int) -> Table | None:
     row = db.execute(
         "SELECT id, name, min_role_read, min_role_write FROM _sc_tables WHERE id = ?", (table_id,)
     ).fetchone()

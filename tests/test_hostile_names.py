@@ -5,6 +5,8 @@ from urllib.parse import quote
 
 import pytest
 
+import saltapi.db
+
 from conftest import TOKENS, bearer
 from saltapi.db import get_db, transaction
 from saltapi.metadata import Field
@@ -77,7 +79,7 @@ def test_sql_keywords_work_as_names(client, keyword_table):
     assert client.delete(f"/api/select/{second}").json == {"success": True}
 
 
-class RecordingConnection(sqlite3.Connection):
+class RecordingConnection(saltapi.db.Connection):
     """Keeps the SQL text handed to execute() before SQLite binds anything (trace callbacks show it expanded)."""
 
     statements: list[str] = []
@@ -91,7 +93,7 @@ def test_values_never_reach_sql_text(client, monkeypatch):
     """Every value is a bound parameter: no value of any request appears in the SQL text."""
     original_connect = sqlite3.connect
     monkeypatch.setattr(RecordingConnection, "statements", [])
-    monkeypatch.setattr(sqlite3, "connect", lambda *a, **kw: original_connect(*a, factory=RecordingConnection, **kw))
+    monkeypatch.setattr(sqlite3, "connect", lambda *a, **kw: original_connect(*a, **{**kw, "factory": RecordingConnection}))
     marker = "Zq9marker"
     new_id = client.post("/api/books", json={"author": marker, "pages": 424242}, headers=ADMIN).json["success"]
     client.post(f"/api/books/{new_id}", json={"author": marker + "2", "publisher": 2}, headers=ADMIN)
