@@ -1,22 +1,38 @@
 """The table-data REST API (`/api/...`): thin views over `auth`, `query`, `rows` and `writes`."""
 
-from flask import Blueprint, Response, request
+from collections.abc import Iterator
 
-from .auth import caller_may_read, table_access
+from flask import Blueprint, Response, request
+from werkzeug.routing import IntegerConverter
+from werkzeug.wsgi import ClosingIterator
+
+from .auth import caller_from_request, caller_may_read, table_access
 from .body import request_body
-from .db import get_db
+from .db import detach_db, get_db
 from .errors import NotFound
-from .metadata import ID_FIELD, Table, load_table
+from .metadata import ID_FIELD, PUBLIC_ROLE_ID, Table, load_table
+from .openapi import build_document, load_tables
 from .query import parse_filters, parse_read
-from .responses import json_response
-from .rows import Query, count_rows, distinct_values, get_row, key_options, select_rows
-from .types import INT64_MAX
+from .responses import json_response, streamed_json
+from .rows import Query, count_rows, distinct_values, get_row, iter_rows, key_options
+from .types import INT64_MAX, INT64_MIN
 from .writes import delete_row, insert_row, update_row
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-# Ids beyond signed 64 bits cannot name a row; the route does not match them, so they are a plain 404.
-ROW = f"<int(max={INT64_MAX}):row_id>"
+ROW = "<row_id:row_id>"
+
+
+class RowIdConverter(IntegerConverter):
+    """Any signed 64-bit id can name a row (an insert may choose a negative one); other numbers do not match
+    the route, so they are a plain 404 rather than an overflow in SQLite."""
+
+    def __init__(self, url_map):
+        super().__init__(url_map, signed=True, min=INT64_MIN, max=INT64_MAX)
+
+
+# Runs before the routes below are added to the app, so their rules can use the converter.
+bp.record_once(lambda state: state.app.url_map.converters.setdefault("row_id", RowIdConverter))
 # Saltcorn (Express) also answers `/api/books/`; clients that add the slash keep working.
 TRAILING_SLASH_OK = {"strict_slashes": False}
 
@@ -33,16 +49,35 @@ def success(value):
     return json_response({"success": value})
 
 
+@bp.get("/openapi.json")
+def openapi_document():
+    """The OpenAPI document for this caller; a static rule, so werkzeug prefers it to `/<table_name>`."""
+    db = get_db()
+    user = caller_from_request(db)
+    role_id = PUBLIC_ROLE_ID if user is None else user.role_id
+    return json_response(build_document(load_tables(db), role_id, server_url=request.script_root or "/"))
+
+
 @bp.get("/<table_name>", **TRAILING_SLASH_OK)
 @table_access("read", numeric_id=True)
 def list_rows(table: Table):
     db = get_db()
     read = parse_read(db, table, request.args, caller_may_read)
-    rows = select_rows(db, table, read.query)
     if read.page_size is None:
-        return success(rows)
-    total = count_rows(db, table, read.query)
-    return json_response({"last_page": -(-total // read.page_size), "data": rows})
+        return streamed_json('{"success":', stream_rows(table, read.query), "}")
+    last_page = -(-count_rows(db, table, read.query) // read.page_size)
+    return streamed_json(f'{{"last_page":{last_page},"data":', stream_rows(table, read.query), "}")
+
+
+def stream_rows(table: Table, query: Query) -> Iterator[dict]:
+    """The query's rows for a streamed answer: the connection outlives the view and closes with the stream."""
+    db = detach_db()
+    try:
+        rows = iter_rows(db, table, query)
+    except BaseException:
+        db.close()
+        raise
+    return ClosingIterator(rows, db.close)
 
 
 @bp.get("/<table_name>/count", **TRAILING_SLASH_OK)

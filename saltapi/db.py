@@ -113,6 +113,13 @@ def get_db() -> sqlite3.Connection:
     return g._saltapi_db
 
 
+def detach_db() -> Connection:
+    """Take the request's connection away from the request: the caller closes it (e.g. after streaming)."""
+    db = get_db()
+    g.pop("_saltapi_db")
+    return db
+
+
 def close_db(exception: BaseException | None = None) -> None:
     db = g.pop("_saltapi_db", None)
     if db is not None:

@@ -179,11 +179,12 @@ def full_text(db: sqlite3.Connection, table: Table, term: str, can_read: CanRead
 
 
 def dereferences(db: sqlite3.Connection, table: Table, names: list[str], can_read: CanRead) -> tuple:
+    """The summaries `dereference` asks for; one whose key a real field already has is left out (data wins)."""
     found = []
     for name in dict.fromkeys(names):
         column = table.column(name)
         summary = summary_of(db, column, can_read) if column is not None else None
-        if summary is not None:
+        if summary is not None and table.column(Dereference(*summary).name) is None:
             found.append(Dereference(*summary))
     return tuple(found)
 

@@ -5,7 +5,7 @@ identifier, and every value is a bound parameter.
 """
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from .db import placeholders, quote_identifier as q
@@ -190,11 +190,20 @@ def row_to_json(table: Table, row: sqlite3.Row, dereferences: tuple[Dereference,
     return {name: to_json(column, value) for name, column, value in zip(names, columns, row)}
 
 
-def select_rows(db: sqlite3.Connection, table: Table, query: Query) -> list[dict]:
-    rows = (row_to_json(table, row, query.dereferences) for row in db.execute(*build_select(table, query)))
+def iter_rows(db: sqlite3.Connection, table: Table, query: Query) -> Iterator[dict]:
+    """The rows a query selects, one at a time as SQLite reads them, so memory does not grow with them.
+
+    The query starts at once: a failing one raises here, not halfway through a streamed answer.
+    """
+    cursor = db.execute(*build_select(table, query))
+    rows = (row_to_json(table, row, query.dereferences) for row in cursor)
     if query.fields is None:
-        return list(rows)
-    return [{name: row[name] for name in query.fields if name in row} for row in rows]
+        return rows
+    return ({name: row[name] for name in query.fields if name in row} for row in rows)
+
+
+def select_rows(db: sqlite3.Connection, table: Table, query: Query) -> list[dict]:
+    return list(iter_rows(db, table, query))
 
 
 def distinct_values(db: sqlite3.Connection, table: Table, column: Field) -> list:

@@ -84,7 +84,7 @@ def to_date(value) -> str:
             moment = moment.astimezone(datetime.timezone.utc)
     except (ValueError, OverflowError):
         raise InvalidValue("Must be a date") from None
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def to_key(value) -> int | None:

@@ -174,7 +174,15 @@ def test_unexpected_errors_are_json_500(app, client, monkeypatch):
     def explode(*args):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("saltapi.api.select_rows", explode)
+    monkeypatch.setattr("saltapi.api.count_rows", explode)
     app.testing = False  # let the error handler answer instead of re-raising into the test
-    response = client.get("/api/books")
+    response = client.get("/api/books/count")
     assert (response.status_code, response.json) == (500, {"error": "Internal server error"})
+
+
+def test_a_negative_id_chosen_on_insert_stays_reachable(client):
+    assert client.post("/api/books", json={"id": -5, "author": "A", "pages": 1}, headers=ADMIN).json == {"success": -5}
+    assert client.get("/api/books/-5").json["success"]["id"] == -5
+    assert client.post("/api/books/-5", json={"pages": 2}, headers=ADMIN).json == {"success": True}
+    assert client.delete("/api/books/-5", headers=ADMIN).json == {"success": True}
+    assert client.get(f"/api/books/{-(2**63) - 1}").status_code == 404

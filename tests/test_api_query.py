@@ -458,3 +458,13 @@ def test_filters_on_ids_keys_and_unique_fields_use_an_index(app, catalog, query)
         plan = " | ".join(row["detail"] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", params))
     assert "SEARCH" in plan and ("INDEX" in plan or "PRIMARY KEY" in plan), plan
     assert f"SCAN {'_sc_row'}" not in plan, plan
+
+
+def test_dereference_never_hides_a_field_of_the_same_name(app, client):
+    with app.app_context():
+        load_fixture(get_db(), {"tables": [
+            {"name": "pubs", "min_role_read": 100, "fields": [{"name": "name", "type": "String"}], "rows": [{"id": 1, "name": "Summary"}]},
+            {"name": "works", "min_role_read": 100, "fields": [
+                {"name": "pub", "type": "Key to pubs", "attributes": {"summary_field": "name"}},
+                {"name": "pub_name", "type": "String"}], "rows": [{"id": 1, "pub": 1, "pub_name": "own value"}]}]})  # fmt: skip
+    assert rows(client, {"dereference": "pub"}, table="works") == [{"id": 1, "pub": 1, "pub_name": "own value"}]

@@ -107,3 +107,11 @@ def test_attributes_accept_their_bounds():
 
 def test_bools_leave_as_json_booleans():
     assert (to_json(field("Bool"), 1), to_json(field("Bool"), 0), to_json(field("Bool"), None)) == (True, False, None)
+
+
+@pytest.mark.parametrize(
+    "value, stored",
+    [("0999-01-01T10:00:00", "0999-01-01T10:00:00.000Z"), ("0001-01-01", "0001-01-01"), ("9999-12-31T23:59:59.9999+00:00", "9999-12-31T23:59:59.999Z")],
+)
+def test_dates_keep_four_digit_years(value, stored):
+    assert convert(field("Date"), value) == stored

@@ -1,0 +1,61 @@
+"""Lists are streamed: the JSON is written in chunks as rows are read, and the connection is closed after."""
+
+import json
+import sqlite3
+
+import pytest
+
+import saltapi.db
+from saltapi.db import get_db, transaction
+from saltapi.responses import ROWS_PER_CHUNK, json_array_chunks
+
+
+@pytest.mark.parametrize("count", [0, 1, ROWS_PER_CHUNK, ROWS_PER_CHUNK * 2 + 3])
+def test_chunks_join_into_the_same_json(count):
+    items = [{"id": i, "text": f"row {i}", "flag": i % 2 == 0} for i in range(count)]
+    chunks = list(json_array_chunks('{"success":', iter(items), "}"))
+    assert json.loads("".join(chunks)) == {"success": items}
+    assert len(chunks) == 2 + -(-count // ROWS_PER_CHUNK)
+
+
+@pytest.fixture
+def connections(monkeypatch) -> list[sqlite3.Connection]:
+    opened = []
+    connect = saltapi.db.connect
+
+    def recording_connect(path):
+        db = connect(path)
+        opened.append(db)
+        return db
+
+    monkeypatch.setattr(saltapi.db, "connect", recording_connect)
+    return opened
+
+
+def is_closed(db: sqlite3.Connection) -> bool:
+    try:
+        db.execute("SELECT 1")
+    except sqlite3.ProgrammingError:
+        return True
+    return False
+
+
+def test_a_long_list_streams_every_row_then_closes_the_connection(app, client, connections):
+    with app.app_context():
+        db = get_db()
+        with transaction(db):
+            db.executemany("INSERT INTO publisher (name) VALUES (?)", [(f"P{i}",) for i in range(1000)])
+    connections.clear()
+    response = client.get("/api/publisher", headers={"Authorization": "Bearer admin-token-0001"}, buffered=False)
+    assert response.is_streamed
+    rows = json.loads(response.get_data())["success"]
+    response.close()
+    assert [row["id"] for row in rows] == list(range(1, 1003))
+    assert connections and all(map(is_closed, connections))
+
+
+def test_an_abandoned_stream_still_closes_the_connection(client, connections):
+    response = client.get("/api/books", buffered=False)
+    next(response.response)
+    response.close()
+    assert connections and all(map(is_closed, connections))
