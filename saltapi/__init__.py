@@ -6,13 +6,15 @@
 import os
 import secrets
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, request
+from flask.sessions import SecureCookieSessionInterface
 
-from . import api, cli, db
+from . import api, cli, db, row_admin, table_admin, useradmin, web, web_auth
 from .errors import register_error_handlers
+from .login_limits import LoginLimiter
 
 
 @dataclass
@@ -20,10 +22,22 @@ class SaltapiState:
     """Per-app state kept in `app.extensions["saltapi"]`."""
 
     schema_ready: bool = False
+    login_limiter: LoginLimiter = field(default_factory=LoginLimiter)
+
+
+class HttpsAwareSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, whose cookie is `Secure` whenever the request came over HTTPS.
+
+    Behind a proxy that ends TLS, the app needs werkzeug's ProxyFix for `request.is_secure` to know.
+    """
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return super().get_cookie_secure(app) or request.is_secure
 
 
 def create_app(test_config: dict | None = None) -> Flask:
-    app = Flask(__name__)
+    # No app-wide /static: the web UI serves its own files under /saltapi/static.
+    app = Flask(__name__, static_folder=None)
     app.config.from_mapping(test_config or {})
     init_app(app)
     return app
@@ -35,10 +49,25 @@ def init_app(app: Flask) -> None:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = os.environ.get("SALTAPI_SECRET_KEY") or stored_secret_key(app.config["DATABASE"])
     app.extensions["saltapi"] = SaltapiState()
+    init_session(app)
     db.init_app(app)
     register_error_handlers(app)
     app.register_blueprint(api.bp)
+    for blueprint in (web.bp, web_auth.bp, useradmin.bp, table_admin.bp, row_admin.bp):
+        app.register_blueprint(blueprint)
     cli.init_app(app)
+
+
+def init_session(app: Flask) -> None:
+    """The session cookie: never readable by scripts, not sent along with other sites' POSTs, Secure over HTTPS.
+
+    HttpOnly is always on; a host app's own SameSite choice and session interface stay.
+    """
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    if app.config.get("SESSION_COOKIE_SAMESITE") is None:
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    if type(app.session_interface) is SecureCookieSessionInterface:
+        app.session_interface = HttpsAwareSessionInterface()
 
 
 def stored_secret_key(database: str) -> str:

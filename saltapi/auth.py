@@ -1,18 +1,33 @@
-"""Who is calling: the API token in its one allowed place, and the access decorator of the API routes."""
+"""Who is calling: the API token in its one allowed place, else the signed-in browser session (with its CSRF
+check for writes), and the access decorator of the API routes.
+"""
 
 import functools
 import sqlite3
 
-from flask import g, request
+from flask import g, request, session
 
 from .body import request_body
+from .csrf import FORM_FIELD as CSRF_FIELD, HEADER as CSRF_HEADER, is_valid_csrf_token, new_csrf_token
 from .db import get_db
-from .errors import BadRequest, InvalidToken, NotAuthorized, NotFound
+from .errors import ApiError, BadRequest, InvalidToken, NotAuthorized, NotFound
 from .metadata import PUBLIC_ROLE_ID, Table, load_table, load_table_by_id
 from .users import User, find_user_by_token
 
 TOKEN_KEY = "access_token"
 UNUSABLE_TOKEN = ""  # stands for a malformed credential: it matches no user, so it fails loudly
+SESSION_USER_ID = "_saltapi_user_id"
+SESSION_EMAIL = "_saltapi_email"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class CsrfFailed(ApiError):
+    """A write that only a session cookie authenticates, without the session's CSRF token (SPEC §3)."""
+
+    status = 403
+
+    def __init__(self, message: str = "CSRF token missing or invalid"):
+        super().__init__(message)
 
 
 def bearer_token() -> str | None:
@@ -44,17 +59,60 @@ def token_from_request() -> str | None:
     return found[0] if found else None
 
 
+def sign_in(user: User) -> None:
+    """Make this browser session `user`'s: a fresh session (nothing from before survives) and a new CSRF token."""
+    session.clear()
+    session[SESSION_USER_ID] = user.id
+    session[SESSION_EMAIL] = user.email
+    new_csrf_token()
+
+
+def sign_out() -> None:
+    session.clear()
+
+
+def session_user(db: sqlite3.Connection) -> User | None:
+    """The user signed in to this browser session, looked up afresh so a role change or deletion applies at once.
+
+    The email must still match, so a session outlives neither its user nor a database loaded anew.
+    """
+    user_id = session.get(SESSION_USER_ID)
+    if not isinstance(user_id, int):
+        return None
+    row = db.execute("SELECT id, email, role_id FROM _sc_users WHERE id = ?", (user_id,)).fetchone()
+    if row is None or row["email"] != session.get(SESSION_EMAIL):
+        return None
+    return User(id=row["id"], email=row["email"], role_id=row["role_id"])
+
+
+def session_csrf_token() -> str | None:
+    """The CSRF token a cookie-authenticated write sends: header `X-CSRF-Token`, or Saltcorn's `_csrf` body key.
+
+    `_csrf` is taken out of the body, so it never reaches a row.
+    """
+    body = request_body()
+    body_token = body.pop(CSRF_FIELD, None)
+    return request.headers.get(CSRF_HEADER, body_token)
+
+
 def caller_from_request(db: sqlite3.Connection) -> User | None:
-    """The user behind the request's credentials, or None for the public.
+    """The user behind the request's credentials, or None for the public (SPEC §3).
+
+    A token, when sent, alone decides; else the signed-in browser session does, and a write it authenticates
+    must carry the session's CSRF token, since a browser sends the cookie along with any site's request.
 
     :raises InvalidToken: when a token is sent and matches no user.
+    :raises CsrfFailed: for a cookie-only write without the session's CSRF token.
     """
     token = token_from_request()
-    if token is None:
-        return None
-    user = find_user_by_token(db, token)
-    if user is None:
-        raise InvalidToken()
+    if token is not None:
+        user = find_user_by_token(db, token)
+        if user is None:
+            raise InvalidToken()
+        return user
+    user = session_user(db)
+    if user is not None and request.method not in SAFE_METHODS and not is_valid_csrf_token(session_csrf_token()):
+        raise CsrfFailed()
     return user
 
 

@@ -12,6 +12,8 @@ from .fixtures import load_fixture
 from .metadata import table_names
 from .users import has_users
 
+FIRST_USER_PAGE = "/auth/create_first_user on the address below"
+
 
 def load_demo(app: Flask) -> list[str]:
     """Load the demo data set into the app's (new, empty) database; return its table names."""
@@ -21,8 +23,11 @@ def load_demo(app: Flask) -> list[str]:
         return table_names(get_db())
 
 
-def prepare(app: Flask, demo: bool) -> list[str]:
-    """Create the database on first start (with the demo data when `demo`); return lines for the console."""
+def prepare(app: Flask, demo: bool, server_url: str = "") -> list[str]:
+    """Create the database on first start (with the demo data when `demo`); return lines for the console.
+
+    `server_url` (e.g. http://127.0.0.1:5000) makes the web page for the first admin a full address.
+    """
     database = app.config["DATABASE"]
     lines = []
     if not os.path.exists(database):
@@ -36,8 +41,10 @@ def prepare(app: Flask, demo: bool) -> list[str]:
         if not has_users(get_db()):
             # The commands run in another shell, maybe in another directory: name the file absolutely, quoted.
             prefix = f"SALTAPI_DB={shlex.quote(os.path.abspath(database))} "
+            page = f"{server_url}/auth/create_first_user" if server_url else FIRST_USER_PAGE
             lines += [
-                "No users yet. Create the first admin and an API token with:",
+                f"No users yet. Create the first admin in a browser at {page}",
+                "(then Settings -> Users -> Generate makes an API token), or on the command line with:",
                 f"    {prefix}flask --app app create-user admin@example.com --role admin",
                 f"    {prefix}flask --app app gen-token admin@example.com",
             ]

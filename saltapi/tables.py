@@ -1,14 +1,28 @@
-"""Defining tables: checking table and field definitions, creating and dropping their SQLite tables."""
+"""Defining tables: checking table and field definitions, creating, changing and dropping their SQLite tables.
 
+A change SQLite's ALTER TABLE cannot make (a required or unique column, dropping an indexed or Key column) is
+done by SQLite's documented table rebuild (https://sqlite.org/lang_altertable.html#otheralter), inside one
+transaction with the metadata change, so a failure anywhere leaves the table and its metadata as they were.
+"""
+
+import contextlib
+import dataclasses
 import json
 import re
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from .db import quote_identifier as q
-from .metadata import ADMIN_ROLE_ID, USERS_TABLE_NAME, Field, load_table, roles, sql_table_name, table_names
-from .types import FIELD_TYPES, SQL_TYPES
+from .db import quote_identifier as q, transaction
+from .metadata import (
+    ADMIN_ROLE_ID, USERS_TABLE_NAME, Field, Table, load_table, load_table_by_id, referencing_fields, roles,
+    sql_table_name, table_names,
+)  # fmt: skip
+from .rows import exists
+from .types import FIELD_TYPES, SQL_TYPES, InvalidValue, parse_value, to_json
+
+REBUILD_PREFIX = "_sc_rebuild_"  # the new table while a table is rebuilt; `_sc_` names are never a user's
+METADATA_TABLES = ("_sc_tables", "_sc_fields")
 
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 MAX_NAME_LENGTH = 63
@@ -84,20 +98,30 @@ def check_definitions(db: sqlite3.Connection, definitions: Sequence[TableDefinit
     for definition in definitions:
         field_names = set()
         for field in definition.fields:
-            check_name(field.name, "field")
-            where = f"Field {definition.name}.{field.name}"
-            if field.name.lower() == "id":
-                raise DefinitionError(f"{where}: a field may not be called id (every table has its own id)")
-            if field.name.lower() in field_names:
-                raise DefinitionError(f"{where}: a table cannot have two fields of that name")
+            check_field(db, definition.name, field, field_names, new_tables)
             field_names.add(field.name.lower())
-            if not isinstance(field.label, str):
-                raise DefinitionError(f"{where}: the label must be a string")
-            if field.type not in FIELD_TYPES:
-                raise DefinitionError(f"{where}: unknown type {field.type!r}; use one of {', '.join(FIELD_TYPES)}")
-            check_attributes(field, where)
-            if field.type == "Key":
-                check_reference(db, field, where, new_tables)
+
+
+def check_field(
+    db: sqlite3.Connection, table_name: str, field: Field, taken: set[str], new_tables: Mapping = {}
+) -> None:
+    """Check one field of table `table_name`, whose other fields' names (lower-cased) are `taken`.
+
+    :raises DefinitionError: naming the table and field at fault.
+    """
+    check_name(field.name, "field")
+    where = f"Field {table_name}.{field.name}"
+    if field.name.lower() == "id":
+        raise DefinitionError(f"{where}: a field may not be called id (every table has its own id)")
+    if field.name.lower() in taken:
+        raise DefinitionError(f"{where}: a table cannot have two fields of that name")
+    if not isinstance(field.label, str):
+        raise DefinitionError(f"{where}: the label must be a string")
+    if field.type not in FIELD_TYPES:
+        raise DefinitionError(f"{where}: unknown type {field.type!r}; use one of {', '.join(FIELD_TYPES)}")
+    check_attributes(field, where)
+    if field.type == "Key":
+        check_reference(db, field, where, new_tables)
 
 
 def is_role_id(role, role_ids: Mapping[int, str]) -> bool:
@@ -157,10 +181,14 @@ def create_tables(db: sqlite3.Connection, definitions: Sequence[TableDefinition]
             )  # fmt: skip
         columns = [f"{q('id')} INTEGER PRIMARY KEY AUTOINCREMENT", *map(column_definition, definition.fields)]
         db.execute(f"CREATE TABLE {q(definition.name)} ({', '.join(columns)}) STRICT")
-        for field in definition.fields:
-            if field.type == "Key":  # the reads filter on it, and deletes of the referenced row check it
-                index = key_index_name(definition.name, field.name)
-                db.execute(f"CREATE INDEX {q(index)} ON {q(definition.name)} ({q(field.name)})")
+        create_key_indexes(db, definition.name, definition.fields)
+
+
+def create_key_indexes(db: sqlite3.Connection, table_name: str, fields: Sequence[Field]) -> None:
+    for field in fields:
+        if field.type == "Key":  # the reads filter on it, and deletes of the referenced row check it
+            index = key_index_name(table_name, field.name)
+            db.execute(f"CREATE INDEX {q(index)} ON {q(table_name)} ({q(field.name)})")
 
 
 def drop_all_tables(db: sqlite3.Connection) -> None:
@@ -169,3 +197,294 @@ def drop_all_tables(db: sqlite3.Connection) -> None:
     for name in table_names(db):
         db.execute(f"DROP TABLE {q(name)}")
     db.execute("DELETE FROM _sc_tables")
+
+
+# Changing tables after they were made (the web UI's table pages).
+
+
+@contextlib.contextmanager
+def schema_change(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One transaction for a schema change, with foreign key enforcement off as SQLite's table rebuild requires.
+
+    `PRAGMA defer_foreign_keys` is not enough: the DROP of a table that other rows refer to counts every such
+    reference as a violation, and re-creating the table under the same name never uncounts them, so COMMIT would
+    fail. So enforcement is off, which SQLite allows only outside a transaction, and the keys are checked
+    (`PRAGMA foreign_key_check`) before COMMIT instead: the metadata tables' here, the changed tables' by the
+    caller with `check_keys()`. Any failure rolls everything back, and enforcement is on again afterwards.
+    """
+    if db.in_transaction:
+        raise RuntimeError("a schema change must start outside any transaction")
+    db.execute("PRAGMA foreign_keys = OFF")
+    try:
+        with transaction(db):
+            yield db
+            check_keys(db, METADATA_TABLES)  # no ON DELETE CASCADE runs now: nothing may be left dangling
+    finally:
+        db.execute("PRAGMA foreign_keys = ON")
+
+
+def check_keys(db: sqlite3.Connection, names: Sequence[str]) -> None:
+    """:raises DefinitionError: when a row of these tables refers to a row that does not exist."""
+    for table_name in names:
+        for child, rowid, parent, _ in db.execute("PRAGMA foreign_key_check(" + q(table_name) + ")").fetchall():
+            parent = USERS_TABLE_NAME if parent == sql_table_name(USERS_TABLE_NAME) else parent
+            raise DefinitionError(f"Row {rowid} of {child} would refer to a row of {parent} that does not exist")
+
+
+def rebuild_table(
+    db: sqlite3.Connection, table_name: str, fields: Sequence[Field], fill: Mapping[str, object] | None = None
+) -> None:
+    """Give `table_name` exactly `fields`, inside the caller's `schema_change()`.
+
+    SQLite's 12 steps: create the new table under a temporary name, copy every row (ids kept; a new column
+    gets its `fill` value, else NULL), drop the old table, rename the new one into its place, and re-create the
+    indexes. The AUTOINCREMENT counter is carried over, so ids of deleted rows are never handed out again.
+    Key columns of other tables keep referring to the table by name, so they follow it.
+
+    :raises sqlite3.IntegrityError: when existing rows break a constraint of the new columns (callers check
+        first, to say which).
+    """
+    fill = fill or {}
+    temporary = REBUILD_PREFIX + table_name
+    old_columns = {row["name"] for row in db.execute("SELECT name FROM pragma_table_info(?)", (table_name,))}
+    sequence = db.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (table_name,)).fetchone()
+    columns = [f"{q('id')} INTEGER PRIMARY KEY AUTOINCREMENT", *map(column_definition, fields)]
+    db.execute(f"CREATE TABLE {q(temporary)} ({', '.join(columns)}) STRICT")
+    targets = ", ".join(q(name) for name in ["id", *(field.name for field in fields)])
+    sources = ", ".join([q("id"), *(q(field.name) if field.name in old_columns else "?" for field in fields)])
+    params = [fill.get(field.name) for field in fields if field.name not in old_columns]
+    db.execute(f"INSERT INTO {q(temporary)} ({targets}) SELECT {sources} FROM {q(table_name)}", params)
+    db.execute(f"DROP TABLE {q(table_name)}")
+    db.execute(f"ALTER TABLE {q(temporary)} RENAME TO {q(table_name)}")
+    if sequence is not None:
+        db.execute("DELETE FROM sqlite_sequence WHERE name = ?", (table_name,))
+        db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table_name, sequence["seq"]))
+    create_key_indexes(db, table_name, fields)
+
+
+def keys_to_check(db: sqlite3.Connection, table_name: str) -> list[str]:
+    """The table and every table with a Key to it: the ones whose foreign keys a rebuild could break."""
+    return [table_name, *dict.fromkeys(name for name, _ in referencing_fields(db, table_name) if name != table_name)]
+
+
+def check_roles(db: sqlite3.Connection, *role_ids) -> None:
+    role_names = roles(db)
+    for role_id in role_ids:
+        if not is_role_id(role_id, role_names):
+            raise DefinitionError(f"There is no role {role_id!r}")
+
+
+def create_table(db: sqlite3.Connection, name: str, min_role_read: int, min_role_write: int) -> Table:
+    """Create an empty table (it has only its id) in one transaction.
+
+    :raises DefinitionError: for a bad or taken name, or an unknown role.
+    """
+    with transaction(db):
+        create_tables(db, [TableDefinition(name=name, min_role_read=min_role_read, min_role_write=min_role_write)])
+    return load_table(db, name)
+
+
+def drop_table(db: sqlite3.Connection, table_id: int) -> str:
+    """Drop a table, its rows and its fields; return its name.
+
+    :raises DefinitionError: when there is no such table, or other tables have Keys to it (its own Keys to
+        itself go with it).
+    """
+    with schema_change(db):
+        table = load_table_by_id(db, table_id)
+        if table is None:
+            raise DefinitionError("There is no such table")
+        others = [f"{t}.{f}" for t, f in referencing_fields(db, table.name) if t != table.name]
+        if others:
+            raise DefinitionError(
+                f"Cannot delete table {table.name}: {', '.join(others)} refer{'s' if len(others) == 1 else ''}"
+                " to it; delete or change those fields first"
+            )
+        db.execute(f"DROP TABLE {q(table.name)}")
+        # Foreign keys are off, so ON DELETE CASCADE does not take the fields along: they go first, by hand.
+        db.execute("DELETE FROM _sc_fields WHERE table_id = ?", (table.id,))
+        db.execute("DELETE FROM _sc_tables WHERE id = ?", (table.id,))
+    return table.name
+
+
+def set_table_roles(db: sqlite3.Connection, table_id: int, min_role_read: int, min_role_write: int) -> None:
+    """:raises DefinitionError: for an unknown table or role."""
+    with transaction(db):
+        check_roles(db, min_role_read, min_role_write)
+        cursor = db.execute(
+            "UPDATE _sc_tables SET min_role_read = ?, min_role_write = ? WHERE id = ?",
+            (min_role_read, min_role_write, table_id),
+        )
+        if cursor.rowcount == 0:
+            raise DefinitionError("There is no such table")
+
+
+def row_count(db: sqlite3.Connection, table_name: str) -> int:
+    return db.execute(f"SELECT count(*) FROM {q(table_name)}").fetchone()[0]
+
+
+def null_count(db: sqlite3.Connection, table_name: str, column: str) -> int:
+    return db.execute(f"SELECT count(*) FROM {q(table_name)} WHERE {q(column)} IS NULL").fetchone()[0]
+
+
+def check_can_be_required(db: sqlite3.Connection, table: Table, field: Field) -> None:
+    """:raises DefinitionError: when rows of the table have no value in the field."""
+    missing = null_count(db, table.name, field.name)
+    if missing:
+        rows = "row has" if missing == 1 else "rows have"
+        raise DefinitionError(
+            f"Cannot make {field.label} required: {missing} {rows} no value in it; fill them in first"
+        )
+
+
+def check_can_be_unique(db: sqlite3.Connection, table: Table, field: Field) -> None:
+    """:raises DefinitionError: when two rows of the table share a value of the field."""
+    duplicate = db.execute(
+        f"SELECT {q(field.name)}, count(*) FROM {q(table.name)} WHERE {q(field.name)} IS NOT NULL"
+        f" GROUP BY {q(field.name)} HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 1"
+    ).fetchone()
+    if duplicate is not None:
+        value = json.dumps(to_json(field, duplicate[0]), ensure_ascii=False)
+        raise DefinitionError(
+            f"Cannot make {field.label} unique: the value {value} is in {duplicate[1]} rows; change them first"
+        )
+
+
+def fill_value(db: sqlite3.Connection, table: Table, field: Field, raw) -> object:
+    """The value a new required field gets in the rows a table already has.
+
+    :raises DefinitionError: when it is missing or not a valid value of the field.
+    """
+    try:
+        value = parse_value(field, raw)
+    except InvalidValue as error:
+        raise DefinitionError(f"Value for the existing rows: {error}") from None
+    if value is None:
+        raise DefinitionError(
+            f"{table.name} has rows already: a required field needs a value for them (or add it as not required)"
+        )
+    if field.type == "Key" and not exists(db, sql_table_name(field.reftable_name), "id", value):
+        # A row of a table with a Key to itself cannot refer to a row that is not there yet either.
+        raise DefinitionError(f"Value for the existing rows: No {field.reftable_name} row with id {value}")
+    if field.is_unique and row_count(db, table.name) > 1:
+        raise DefinitionError(
+            "A unique field cannot give one value to every existing row: add it as not unique, fill it in,"
+            " then make it unique"
+        )
+    return value
+
+
+def add_field(db: sqlite3.Connection, table_id: int, field: Field, fill_raw=None) -> Field:
+    """Add a field at the end of a table; `fill_raw` is the value for existing rows of a new required field.
+
+    A column that may be NULL and is not unique is ALTER TABLE ADD COLUMN; any other is a rebuild.
+
+    :raises DefinitionError: for a bad definition, or a required field without a value for existing rows.
+    """
+    with schema_change(db):
+        table = load_table_by_id(db, table_id)
+        if table is None:
+            raise DefinitionError("There is no such table")
+        if field.label in (None, ""):
+            field = dataclasses.replace(field, label=field.name)
+        check_field(db, table.name, field, {f.name.lower() for f in table.fields})
+        if field.type == "Key" and field.reftable_name == table.name and field.required and row_count(db, table.name):
+            raise DefinitionError("A required Key to its own table cannot be added to a table with rows")
+        fill = {}
+        if field.required and row_count(db, table.name):
+            fill[field.name] = fill_value(db, table, field, fill_raw)
+        if field.required or field.is_unique:
+            rebuild_table(db, table.name, [*table.fields, field], fill)
+        else:
+            db.execute(f"ALTER TABLE {q(table.name)} ADD COLUMN {column_definition(field)}")
+            create_key_indexes(db, table.name, [field])
+        position = 1 + max((-1, *(row["position"] for row in db.execute(
+            "SELECT position FROM _sc_fields WHERE table_id = ?", (table.id,)
+        ))))  # fmt: skip
+        db.execute(
+            "INSERT INTO _sc_fields (table_id, position, name, label, type, required, is_unique, reftable_name,"
+            " attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                table.id, position, field.name, field.label, field.type, int(field.required), int(field.is_unique),
+                field.reftable_name if field.type == "Key" else None, json.dumps(dict(field.attributes)),
+            ),
+        )  # fmt: skip
+        check_keys(db, keys_to_check(db, table.name))
+    return field
+
+
+def update_field(
+    db: sqlite3.Connection, table_id: int, name: str, label: str, required: bool, is_unique: bool, attributes: Mapping
+) -> Field:
+    """Change a field's label, attributes, required and unique flags (name and type stay).
+
+    The label and attributes are metadata only: attributes check values as they are written, so rows stored
+    before keep theirs. Changing required or unique rebuilds the table.
+
+    :raises DefinitionError: when there is no such field, the attributes are invalid, or existing rows break
+        the new constraint (a NULL in a now required field, a value twice in a now unique one).
+    """
+    with schema_change(db):
+        table = load_table_by_id(db, table_id)
+        old = None if table is None else next((f for f in table.fields if f.name == name), None)
+        if old is None:
+            raise DefinitionError("There is no such field")
+        new = dataclasses.replace(
+            old, label=label or old.name, required=bool(required), is_unique=bool(is_unique),
+            attributes=dict(attributes),
+        )  # fmt: skip
+        check_field(db, table.name, new, {f.name.lower() for f in table.fields if f.name != name})
+        if new.required and not old.required:
+            check_can_be_required(db, table, new)
+        if new.is_unique and not old.is_unique:
+            check_can_be_unique(db, table, new)
+        if (new.required, new.is_unique) != (old.required, old.is_unique):
+            rebuild_table(db, table.name, [new if f.name == name else f for f in table.fields])
+        db.execute(
+            "UPDATE _sc_fields SET label = ?, required = ?, is_unique = ?, attributes = ?"
+            " WHERE table_id = ? AND name = ?",
+            (new.label, int(new.required), int(new.is_unique), json.dumps(dict(new.attributes)), table.id, name),
+        )
+        check_keys(db, keys_to_check(db, table.name))
+    return new
+
+
+def summary_users(db: sqlite3.Connection, table_name: str, field_name: str) -> list[str]:
+    """`table.field` for every Key to `table_name` that shows `field_name` as its summary."""
+    rows = db.execute(
+        "SELECT t.name AS table_name, f.name AS field_name, f.attributes FROM _sc_fields f"
+        " JOIN _sc_tables t ON t.id = f.table_id"
+        " WHERE f.type = 'Key' AND f.reftable_name = ? ORDER BY t.id, f.position",
+        (table_name,),
+    )
+    return [
+        f"{row['table_name']}.{row['field_name']}"
+        for row in rows
+        if json.loads(row["attributes"]).get("summary_field") == field_name
+    ]
+
+
+def delete_field(db: sqlite3.Connection, table_id: int, name: str) -> Field:
+    """Drop a field and its values. A plain column is ALTER TABLE DROP COLUMN; a Key or unique one (which have
+    an index or a foreign key, which DROP COLUMN refuses) is a rebuild.
+
+    :raises DefinitionError: when there is no such field, or a Key of some table shows it as its summary.
+    """
+    with schema_change(db):
+        table = load_table_by_id(db, table_id)
+        field = None if table is None else next((f for f in table.fields if f.name == name), None)
+        if field is None:
+            raise DefinitionError("There is no such field")
+        shown_by = summary_users(db, table.name, name)
+        if shown_by:
+            raise DefinitionError(
+                f"Cannot delete {name}: {', '.join(shown_by)} show{'s' if len(shown_by) == 1 else ''} it as"
+                " summary field; change that first"
+            )
+        if field.type == "Key" or field.is_unique:
+            rebuild_table(db, table.name, [f for f in table.fields if f.name != name])
+        else:
+            db.execute(f"ALTER TABLE {q(table.name)} DROP COLUMN {q(name)}")
+        db.execute("DELETE FROM _sc_fields WHERE table_id = ? AND name = ?", (table.id, name))
+        check_keys(db, keys_to_check(db, table.name))
+    return field

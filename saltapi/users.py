@@ -1,18 +1,22 @@
 """User accounts in the database: creating them, their passwords and their one API token."""
 
 import datetime
+import functools
 import hashlib
 import hmac
 import re
+import secrets
 import sqlite3
 import uuid
 from dataclasses import dataclass
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .db import transaction
+from .db import quote_identifier as q, transaction
+from .metadata import ADMIN_ROLE_ID, USERS_TABLE_NAME, referencing_fields, roles
 
 MIN_FIXTURE_TOKEN_LENGTH = 6
+MIN_PASSWORD_LENGTH = 8  # for passwords chosen in the web UI; fixtures and the CLI are the operator's business
 TOKEN_HASH = re.compile(r"[0-9a-f]{64}")  # what hash_token() stores
 
 
@@ -21,6 +25,14 @@ class User:
     id: int
     email: str
     role_id: int
+
+
+@dataclass(frozen=True)
+class Account(User):
+    """A user as the admin pages show them: whether they have an API token, and since when (never the token)."""
+
+    has_token: bool = False
+    api_token_created_at: str | None = None  # None for a token loaded from a fixture file, which has no date
 
 
 class UserError(ValueError):
@@ -56,9 +68,18 @@ def find_user_by_token(db: sqlite3.Connection, token: str) -> User | None:
     return user_from_row(row)
 
 
+@functools.cache
+def unmatchable_hash() -> str:
+    return generate_password_hash(secrets.token_hex(16))
+
+
 def check_password(db: sqlite3.Connection, email: str, password: str) -> User | None:
     row = db.execute("SELECT * FROM _sc_users WHERE email = ?", (email,)).fetchone()
-    if row is None or not row["password_hash"] or not check_password_hash(row["password_hash"], password):
+    if row is None or not row["password_hash"]:
+        # Hash anyway, so the time taken does not tell which emails have accounts.
+        check_password_hash(unmatchable_hash(), password)
+        return None
+    if not check_password_hash(row["password_hash"], password):
         return None
     return user_from_row(row)
 
@@ -136,3 +157,97 @@ def generate_token(db: sqlite3.Connection, user_id: int) -> str:
 def remove_token(db: sqlite3.Connection, user_id: int) -> None:
     with transaction(db):
         store_token(db, user_id, None)
+
+
+def account_from_row(row: sqlite3.Row) -> Account:
+    has_token = row["api_token_hash"] is not None
+    return Account(
+        id=row["id"], email=row["email"], role_id=row["role_id"], has_token=has_token,
+        api_token_created_at=row["api_token_created_at"] if has_token else None,
+    )  # fmt: skip
+
+
+def list_accounts(db: sqlite3.Connection) -> list[Account]:
+    """Every user, by email."""
+    rows = db.execute(
+        "SELECT id, email, role_id, api_token_hash, api_token_created_at FROM _sc_users ORDER BY email, id"
+    )
+    return [account_from_row(row) for row in rows]
+
+
+def get_account(db: sqlite3.Connection, user_id: int) -> Account | None:
+    row = db.execute(
+        "SELECT id, email, role_id, api_token_hash, api_token_created_at FROM _sc_users WHERE id = ?", (user_id,)
+    ).fetchone()
+    return None if row is None else account_from_row(row)
+
+
+def check_new_password(password) -> str:
+    """:raises UserError: unless the password is a string of at least MIN_PASSWORD_LENGTH characters."""
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
+        raise UserError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters")
+    return password
+
+
+def create_first_admin(db: sqlite3.Connection, email: str, password: str) -> User:
+    """Create the first user, an admin, in one transaction.
+
+    :raises UserError: when a user exists already (checked under the write lock, so two browsers cannot both
+        win), or the email or password will not do.
+    """
+    check_new_password(password)
+    with transaction(db):
+        if has_users(db):
+            raise UserError("There is a user already; sign in instead")
+        return insert_user(db, email, ADMIN_ROLE_ID, password=password)
+
+
+def create_account(db: sqlite3.Connection, email: str, role_id: int, password: str) -> User:
+    """:raises UserError: when the role does not exist, or the email or password will not do."""
+    check_new_password(password)
+    with transaction(db):
+        if role_id not in roles(db):
+            raise UserError(f"There is no role {role_id}")
+        return insert_user(db, email, role_id, password=password)
+
+
+def other_admins(db: sqlite3.Connection, user_id: int) -> int:
+    return db.execute(
+        "SELECT count(*) FROM _sc_users WHERE role_id = ? AND id != ?", (ADMIN_ROLE_ID, user_id)
+    ).fetchone()[0]
+
+
+def set_role(db: sqlite3.Connection, user_id: int, role_id: int) -> None:
+    """:raises UserError: for an unknown user or role, or when it would leave no admin."""
+    with transaction(db):
+        account = get_account(db, user_id)
+        if account is None:
+            raise UserError("There is no such user")
+        if role_id not in roles(db):
+            raise UserError(f"There is no role {role_id}")
+        if account.role_id == ADMIN_ROLE_ID and role_id != ADMIN_ROLE_ID and not other_admins(db, user_id):
+            raise UserError(f"{account.email} is the last admin; make another user admin first")
+        db.execute("UPDATE _sc_users SET role_id = ? WHERE id = ?", (role_id, user_id))
+
+
+def delete_account(db: sqlite3.Connection, user_id: int) -> Account:
+    """Delete a user (and with them their token) and return who it was.
+
+    :raises UserError: for an unknown user, the last admin, or a user that rows of a table refer to
+        through a Key to users (the message names the table and field).
+    """
+    with transaction(db):
+        account = get_account(db, user_id)
+        if account is None:
+            raise UserError("There is no such user")
+        if account.role_id == ADMIN_ROLE_ID and not other_admins(db, user_id):
+            raise UserError(f"{account.email} is the last admin and cannot be deleted")
+        for table_name, field_name in referencing_fields(db, USERS_TABLE_NAME):
+            sql = f"SELECT 1 FROM {q(table_name)} WHERE {q(field_name)} = ? LIMIT 1"
+            if db.execute(sql, (user_id,)).fetchone() is not None:
+                raise UserError(
+                    f"{account.email} cannot be deleted: rows of {table_name} refer to this user in"
+                    f" {field_name}; change or delete those rows first"
+                )
+        db.execute("DELETE FROM _sc_users WHERE id = ?", (user_id,))
+    return account

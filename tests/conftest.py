@@ -2,6 +2,7 @@
 
 import contextlib
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -24,6 +25,12 @@ TOKENS = {
     "user": "user-token-0003",
 }
 SERVER_START_SECONDS = 20
+PASSWORDS = {
+    "admin": ("admin@foo.com", "AhGGr6rhu45"),
+    "staff": ("staff@foo.com", "ghrarhr54hg"),
+    "user": ("user@foo.com", "GFeggwrwq45fjn"),
+}
+CSRF_INPUT = re.compile(r'name="_csrf" value="([^"]+)"')
 
 
 def load_data() -> dict:
@@ -148,3 +155,39 @@ def live_server(template_db, tmp_path_factory):
     shutil.copyfile(template_db, directory / "live.sqlite")
     with running_server(directory / "live.sqlite", directory / "server.log") as server:
         yield server
+
+
+def csrf_from(html: str) -> str:
+    """The CSRF token of the first form on a page."""
+    match = CSRF_INPUT.search(html)
+    assert match, "the page has no form with a CSRF token"
+    return match.group(1)
+
+
+class WebActions:
+    """The web UI through the test client, as a browser uses it: sign in and out, forms with their CSRF token."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def csrf(self) -> str:
+        """This session's CSRF token, read off a page as a browser would."""
+        return csrf_from(self.client.get("/", follow_redirects=True).text)
+
+    def login(self, who: str = "admin", password: str | None = None):
+        email, known_password = PASSWORDS.get(who, (who, None))
+        return self.client.post(
+            "/auth/login", data={"email": email, "password": password or known_password, "_csrf": self.csrf()}
+        )
+
+    def logout(self):
+        return self.client.post("/auth/logout", data={"_csrf": self.csrf()})
+
+    def post(self, path: str, data: dict | None = None, **kwargs):
+        """Send a form the way the page would, with the session's CSRF token."""
+        return self.client.post(path, data={**(data or {}), "_csrf": self.csrf()}, **kwargs)
+
+
+@pytest.fixture
+def web(client) -> WebActions:
+    return WebActions(client)

@@ -1,0 +1,181 @@
+"""The web UI's shared parts: the blueprint with the templates, stylesheet and home page, page guards, error
+pages, the CSRF check of forms and the headers every page gets.
+"""
+
+import datetime
+import functools
+import json
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, Response, abort, g, redirect, render_template, request, session, url_for
+
+from .auth import session_user
+from .csrf import FORM_FIELD as CSRF_FIELD, csrf_token, is_valid_csrf_token
+from .db import get_db
+from .metadata import ADMIN_ROLE_ID, load_table, roles, table_names
+from .tables import row_count
+from .users import User, has_users
+
+bp = Blueprint(
+    "web", __name__, template_folder="templates", static_folder="static", static_url_path="/saltapi/static"
+)
+NEW_TOKEN_KEY = "_saltapi_new_token"
+# Pages only ever load their own stylesheet and script; nothing may frame them (clickjacking).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none';"
+    " base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def current_user() -> User | None:
+    """The signed-in user of this request (looked up once per request)."""
+    if "_saltapi_page_user" not in g:
+        g._saltapi_page_user = session_user(get_db())
+    return g._saltapi_page_user
+
+
+def error_page(status: int, title: str, message: str) -> Response:
+    response = Response(render_template("saltapi/error.html", title=title, message=message), status)
+    return response
+
+
+def fail(status: int, title: str, message: str):
+    """Stop the request with an error page."""
+    abort(error_page(status, title, message))
+
+
+def login_page_url() -> str:
+    return url_for("web_auth.login", next=request.full_path if request.query_string else request.path)
+
+
+def login_required(view):
+    """Signed-out callers are sent to the sign-in page, which brings them back here."""
+
+    @functools.wraps(view)
+    def wrapped(**kwargs):
+        if current_user() is None:
+            return redirect(login_page_url())
+        return view(**kwargs)
+
+    return wrapped
+
+
+def admin_required(view):
+    """Signed-out callers sign in first; signed-in ones who are not admins get a 403 page."""
+
+    @functools.wraps(view)
+    def wrapped(**kwargs):
+        user = current_user()
+        if user is None:
+            return redirect(login_page_url())
+        if user.role_id != ADMIN_ROLE_ID:
+            fail(403, "Not allowed", "This page is for admins only.")
+        return view(**kwargs)
+
+    return wrapped
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in: only a path on this site (never `//elsewhere` or `https://elsewhere`)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return url_for("web.home")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return url_for("web.home")
+    return target
+
+
+def protect_form():
+    """Every POST to a page carries the session's CSRF token in the form field `_csrf`."""
+    if request.method == "POST" and not is_valid_csrf_token(request.form.get(CSRF_FIELD)):
+        return error_page(
+            403, "Form expired", "CSRF token missing or invalid. Go back, reload the page and send the form again."
+        )
+    return None
+
+
+def page_headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if response.mimetype == "text/html":
+        response.headers.setdefault("Cache-Control", "no-store")  # pages show tokens and private data
+    return response
+
+
+def format_when(iso: str | None) -> str:
+    """An ISO-8601 moment as `2025-01-31 14:05 UTC`."""
+    try:
+        moment = datetime.datetime.fromisoformat(iso)
+    except (TypeError, ValueError):
+        return iso or ""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def format_attribute(value) -> str:
+    """A field attribute as a person reads it: lists joined, booleans as yes/no, others as JSON has them."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(map(format_attribute, value))
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def page_context() -> dict:
+    user = current_user()
+    return {
+        "current_user": user, "is_admin": is_admin(user), "csrf_token": csrf_token, "format_when": format_when,
+        "format_attribute": format_attribute,
+    }  # fmt: skip
+
+
+def is_admin(user: User | None) -> bool:
+    return user is not None and user.role_id == ADMIN_ROLE_ID
+
+
+def setup_pages(blueprint: Blueprint) -> None:
+    """What every page blueprint has: the CSRF check of forms, the page headers, and the template context."""
+    blueprint.before_request(protect_form)
+    blueprint.after_request(page_headers)
+    blueprint.context_processor(page_context)
+
+
+setup_pages(bp)
+
+
+def stash_new_token(user_id: int, token: str) -> None:
+    """Keep a new token for the next page only: it is shown once, right after it was made."""
+    session[NEW_TOKEN_KEY] = {"user_id": user_id, "token": token}
+
+
+def pop_new_token(user_id: int) -> str | None:
+    stashed = session.pop(NEW_TOKEN_KEY, None)
+    if isinstance(stashed, dict) and stashed.get("user_id") == user_id:
+        return stashed.get("token")
+    return None
+
+
+def role_choices() -> list[tuple[int, str]]:
+    return list(roles(get_db()).items())
+
+
+@bp.get("/")
+def home():
+    """The tables the signed-in user may read, with links to their rows."""
+    user = current_user()
+    if user is None:
+        return redirect(url_for("web_auth.login" if has_users(get_db()) else "web_auth.create_first_user"))
+    db = get_db()
+    tables = [load_table(db, name) for name in table_names(db)]
+    readable = [
+        {"table": table, "rows": row_count(db, table.name), "can_write": user.role_id <= table.min_role_write}
+        for table in tables
+        if user.role_id <= table.min_role_read
+    ]
+    return render_template("saltapi/home.html", tables=readable, role_names=roles(db))
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)

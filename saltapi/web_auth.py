@@ -1,0 +1,129 @@
+"""Signing in and out (`/auth/...`), the first admin, and the signed-in user's own account page and API token."""
+
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
+
+from .auth import sign_in, sign_out
+from .db import get_db
+from .login_limits import LoginLimiter
+from .metadata import get_setting, roles
+from .users import (
+    MIN_PASSWORD_LENGTH, UserError, check_password, create_first_admin, generate_token, get_account, has_users,
+    remove_token,
+)  # fmt: skip
+from .web import current_user, login_required, pop_new_token, safe_next, setup_pages, stash_new_token
+
+bp = Blueprint("web_auth", __name__, url_prefix="/auth")
+setup_pages(bp)
+
+
+def login_limiter() -> LoginLimiter:
+    return current_app.extensions["saltapi"].login_limiter
+
+
+def limit_keys(email: str) -> tuple:
+    return ("account", email.strip().casefold()), ("address", request.remote_addr)
+
+
+def login_form(status: int = 200, error: str | None = None, email: str = "") -> tuple[str, int]:
+    return render_template("saltapi/auth/login.html", error=error, email=email, next=request.values.get("next")), status
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    db = get_db()
+    if request.method == "GET":
+        if not has_users(db):
+            return redirect(url_for(".create_first_user"))
+        if current_user() is not None:
+            return redirect(safe_next(request.args.get("next")))
+        return login_form()
+    email, password = request.form.get("email", ""), request.form.get("password", "")
+    keys = limit_keys(email)
+    wait = login_limiter().retry_after(*keys)
+    if wait is not None:
+        minutes = -(-wait // 60)
+        message = (
+            "Too many failed sign-ins for this account or from this address."
+            f" Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+        )
+        body, status = login_form(429, message, email)
+        return Response(body, status, headers={"Retry-After": str(wait)})
+    user = check_password(db, email.strip(), password) if email.strip() else None
+    if user is None:
+        login_limiter().record_failure(*keys)
+        return login_form(400, "Incorrect email or password.", email)
+    login_limiter().reset(keys[0])
+    sign_in(user)
+    return redirect(safe_next(request.form.get("next")))
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout():
+    """GET asks (a link or a prefetch must not sign anyone out); the POST, with its CSRF token, signs out."""
+    if request.method == "GET":
+        if current_user() is None:
+            return redirect(url_for(".login"))
+        return render_template("saltapi/auth/logout.html")
+    sign_out()
+    flash("You are signed out.", "success")
+    return redirect(url_for(".login"))
+
+
+@bp.route("/create_first_user", methods=["GET", "POST"])
+def create_first_user():
+    """Only while there are no users: the first one is an admin, signed in at once."""
+    db = get_db()
+    if has_users(db):
+        flash("There is a user already: sign in.", "info")
+        return redirect(url_for(".login"))
+    if request.method == "GET":
+        return render_template("saltapi/auth/create_first_user.html", min_length=MIN_PASSWORD_LENGTH)
+    email = request.form.get("email", "")
+    try:
+        user = create_first_admin(db, email, request.form.get("password", ""))
+    except UserError as error:
+        page = render_template(
+            "saltapi/auth/create_first_user.html", min_length=MIN_PASSWORD_LENGTH, error=str(error), email=email
+        )
+        return page, 400
+    sign_in(user)
+    flash(f"Welcome! You are signed in as {user.email}, an admin.", "success")
+    return redirect(url_for("web.home"))
+
+
+def may_have_token(role_id: int) -> bool:
+    return role_id <= int(get_setting(get_db(), "min_role_apikeygen"))
+
+
+@bp.get("/settings")
+@login_required
+def settings():
+    db = get_db()
+    account = get_account(db, current_user().id)
+    return render_template(
+        "saltapi/auth/settings.html",
+        account=account,
+        role_names=roles(db),
+        token_allowed=may_have_token(account.role_id),
+        new_token=pop_new_token(account.id),
+    )
+
+
+@bp.post("/settings/gen-api-token")
+@login_required
+def gen_own_token():
+    user = current_user()
+    if not may_have_token(user.role_id):
+        flash("Your role may not have an API token.", "error")
+    else:
+        stash_new_token(user.id, generate_token(get_db(), user.id))
+    return redirect(url_for(".settings"))
+
+
+@bp.post("/settings/remove-api-token")
+@login_required
+def remove_own_token():
+    user = current_user()
+    remove_token(get_db(), user.id)
+    flash("Your API token is removed; it no longer works.", "success")
+    return redirect(url_for(".settings"))
