@@ -1,5 +1,6 @@
 """Admin commands for Flask's CLI (`flask --app app <command>`); each says what it did, or fails in one line."""
 
+import io
 import json
 import sys
 
@@ -7,7 +8,9 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from .csv_io import CsvError, check_import, export_csv, import_csv, parse_csv
 from .db import get_db, init_db, transaction
+from .demo import demo_lines, reset_demo
 from .fixtures import FixtureError, count_rows, dump_fixture, load_fixture
 from .metadata import resolve_role, roles
 from .users import User, UserError, find_user, generate_token, insert_user, remove_token
@@ -108,9 +111,64 @@ def dump_fixture_command(file: str | None, with_secrets: bool):
     click.echo(f"Wrote {len(data['tables'])} tables, {rows} rows and {len(data['users'])} users to {file}.")
 
 
+@click.command("import-csv")
+@click.argument("table")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@with_appcontext
+def import_csv_command(table: str, file: str):
+    """Add the rows of a CSV file to TABLE (all or nothing); its first line names the fields."""
+    try:
+        with open(file, encoding="utf-8-sig", newline="") as source:
+            text = source.read()
+    except UnicodeDecodeError as error:
+        raise click.ClickException(f"{file} is not UTF-8 text (byte {error.start} cannot be read)") from None
+    except OSError as error:
+        raise click.ClickException(f"Cannot read {file}: {error.strerror}") from None
+    try:
+        parsed = parse_csv(text)
+        check_import(get_db(), table, parsed)  # before the progress bar shows
+        with click.progressbar(length=len(parsed.records), label=f"Importing into {table}", file=sys.stderr) as bar:
+            imported = import_csv(get_db(), table, parsed, progress=bar.update)
+    except CsvError as error:
+        raise click.ClickException(f"{file}: {error}") from None
+    click.echo(f"Imported {imported} rows into {table} from {file}.")
+
+
+@click.command("export-csv")
+@click.argument("table")
+@click.argument("file", type=click.Path(dir_okay=False, writable=True), required=False)
+@with_appcontext
+def export_csv_command(table: str, file: str | None):
+    """Write TABLE's rows as CSV to FILE (default: standard output)."""
+    text = io.StringIO(newline="")
+    try:
+        exported = export_csv(get_db(), table, text)
+    except CsvError as error:
+        raise click.ClickException(str(error)) from None
+    if file is None:
+        click.echo(text.getvalue(), nl=False)
+        return
+    try:
+        with open(file, "w", encoding="utf-8", newline="") as out:
+            out.write(text.getvalue())
+    except OSError as error:
+        raise click.ClickException(f"Cannot write {file}: {error.strerror}") from None
+    click.echo(f"Exported {exported} rows of {table} to {file}.")
+
+
+@click.command("reset-demo")
+@click.confirmation_option(prompt="Replace everything in the database with the demo data and demo users?")
+@with_appcontext
+def reset_demo_command():
+    """Replace everything in the database with the demo data and demo users."""
+    database = current_app.config["DATABASE"]
+    for line in demo_lines(database, reset_demo(database)):
+        click.echo(line)
+
+
 COMMANDS = (
     init_db_command, create_user_command, gen_token_command, remove_token_command,
-    load_fixture_command, dump_fixture_command,
+    load_fixture_command, dump_fixture_command, import_csv_command, export_csv_command, reset_demo_command,
 )  # fmt: skip
 
 

@@ -1,12 +1,17 @@
-"""Fixture files (SPEC §8): a whole instance as JSON, loaded all-or-nothing and dumped back."""
+"""Fixture files (SPEC §8): a whole instance as JSON, loaded all-or-nothing and dumped back; snapshots of it."""
 
+import json
 import re
+import secrets
 import sqlite3
 from collections.abc import Callable, Mapping
 
-from .db import quote_identifier as q, transaction
+from .db import placeholders, quote_identifier as q, transaction
 from .errors import ApiError
-from .metadata import ADMIN_ROLE_ID, BUILT_IN_ROLES, USER_ROLE_ID, USERS_SQL_NAME, USERS_TABLE_NAME, Field, load_table, roles, table_names
+from .metadata import (
+    ADMIN_ROLE_ID, BUILT_IN_ROLES, DEFAULT_SETTINGS, USER_ROLE_ID, USERS_SQL_NAME, USERS_TABLE_NAME, Field, load_table,
+    roles, table_names,
+)  # fmt: skip
 from .rows import Query, build_insert, select_rows
 from .tables import DefinitionError, TableDefinition, create_tables, drop_all_tables
 from .users import UserError, insert_user, set_fixture_token, set_fixture_token_hash
@@ -87,6 +92,30 @@ def load_roles(db: sqlite3.Connection, raw_roles: list) -> None:
             raise FixtureError(f"Two roles cannot both be called {raw['role']}") from None
 
 
+def load_settings(db: sqlite3.Connection, raw_settings) -> None:
+    """Every setting saltapi knows is the minimum role for something, so each value must be a role id."""
+    if not isinstance(raw_settings, Mapping):
+        raise FixtureError("settings must be an object")
+    role_ids = roles(db)
+    for key, value in raw_settings.items():
+        if key not in DEFAULT_SETTINGS:
+            raise FixtureError(f"Setting {key}: unknown; the settings are {', '.join(DEFAULT_SETTINGS)}")
+        if not isinstance(value, int) or isinstance(value, bool) or value not in role_ids:
+            raise FixtureError(f"Setting {key}: there is no role {value!r}")
+        db.execute(
+            "INSERT INTO _sc_config (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, json.dumps(value)),
+        )
+
+
+def clear_instance(db: sqlite3.Connection) -> None:
+    """Drop every table, user, added role and setting, inside the caller's transaction."""
+    drop_all_tables(db)
+    db.execute("DELETE FROM _sc_users")
+    db.execute(f"DELETE FROM _sc_roles WHERE id NOT IN ({placeholders(len(BUILT_IN_ROLES))})", sorted(BUILT_IN_ROLES))
+    db.execute(f"DELETE FROM _sc_config WHERE key IN ({placeholders(len(DEFAULT_SETTINGS))})", list(DEFAULT_SETTINGS))
+
+
 def load_users(db: sqlite3.Connection, raw_users: list) -> None:
     role_ids = roles(db)
     for raw in raw_users:
@@ -152,7 +181,7 @@ def load_fixture(
     """Load a fixture in one transaction and say how much it held.
 
     Tables may refer to each other in any order, so references are checked once all rows are in.
-    With `replace`, every existing table and user goes first.
+    With `replace`, every existing table, user, added role and setting goes first.
 
     :raises FixtureError: naming what is wrong; the database is then unchanged.
     """
@@ -161,9 +190,9 @@ def load_fixture(
     with transaction(db):
         db.execute("PRAGMA defer_foreign_keys = ON")
         if replace:
-            drop_all_tables(db)
-            db.execute("DELETE FROM _sc_users")
+            clear_instance(db)
         load_roles(db, list_of(data, "roles"))
+        load_settings(db, data.get("settings", {}))
         load_users(db, list_of(data, "users"))
         raw_tables = list_of(data, "tables")
         definitions = [table_from_fixture(raw) for raw in raw_tables]
@@ -212,8 +241,35 @@ def dump_fixture(db: sqlite3.Connection, with_secrets: bool = False) -> dict:
                 "rows": select_rows(db, table, Query()),
             }
         )
-    return {
+    dumped = {
         "roles": [{"id": role_id, "role": role} for role_id, role in roles(db).items()],
         "users": users,
         "tables": tables,
     }
+    settings = {
+        row["key"]: json.loads(row["value"])
+        for row in db.execute("SELECT key, value FROM _sc_config ORDER BY key")
+        if row["key"] in DEFAULT_SETTINGS
+    }
+    if settings:  # only settings someone changed, so a dump without any stays in SPEC §8's three keys
+        dumped["settings"] = settings
+    return dumped
+
+
+def take_snapshot(db: sqlite3.Connection) -> sqlite3.Connection:
+    """An in-memory copy of the whole database (schema, rows, users, sequences), for `restore_snapshot`."""
+    snapshot = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    db.backup(snapshot)
+    return snapshot
+
+
+def restore_snapshot(snapshot: sqlite3.Connection, db: sqlite3.Connection) -> None:
+    """Make the database behind `db` an exact copy of the snapshot again, with SQLite's backup API.
+
+    Safe while other connections and processes use the file: the copy is one write transaction under
+    SQLite's own locks, so a reader sees the old database or the new one, never a mix, and a file in WAL
+    mode stays in it. The restored metadata version is a new random number: the old one may already name
+    other metadata in some process's cache (db.MetadataCache compares versions for equality only).
+    """
+    snapshot.execute("UPDATE _sc_metadata_version SET version = ?", (secrets.randbits(62),))
+    snapshot.backup(db)
