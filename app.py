@@ -8,6 +8,7 @@ import os
 
 from saltapi import create_app
 from saltapi.demo import PeriodicDemoReset, build_demo_snapshot, demo_lines, reset_demo
+from saltapi.serve import default_workers, serve
 from saltapi.startup import prepare
 
 
@@ -21,11 +22,21 @@ def positive_minutes(text: str) -> float:
     return minutes
 
 
+def positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Serve Saltcorn's table-data REST API on one SQLite file.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=5000, help="port to listen on (default 5000)")
     parser.add_argument("--db", help="database file (default $SALTAPI_DB or instance/saltapi.sqlite)")
+    parser.add_argument(
+        "--workers", type=positive_int, default=default_workers(), help="worker processes (default: one per core, at least 2)"
+    )
+    parser.add_argument("--threads", type=positive_int, default=1, help="threads per worker process (default 1)")
     seed = parser.add_mutually_exclusive_group()
     seed.add_argument(
         "--no-demo", action="store_true", help="do not load the demo data into a new database (or SALTAPI_DEMO=0)"
@@ -68,7 +79,7 @@ def main(argv=None) -> None:
     for line in lines:
         print(line)
     print(f"saltapi is serving on http://{args.host}:{args.port}/ (try /api/books); Ctrl+C stops it.", flush=True)
-    app.run(host=args.host, port=args.port, threaded=True)
+    serve(app, args.host, args.port, workers=args.workers, threads=args.threads)
 
 
 if __name__ == "__main__":

@@ -70,14 +70,15 @@ def list_rows(table: Table):
 
 
 def stream_rows(table: Table, query: Query) -> Iterator[dict]:
-    """The query's rows for a streamed answer: the connection outlives the view and closes with the stream."""
-    db = detach_db()
+    """The query's rows for a streamed answer: the connection outlives the view and goes back to its pool
+    when the stream closes."""
+    db, release = detach_db()
     try:
         rows = iter_rows(db, table, query)
     except BaseException:
-        db.close()
+        release()
         raise
-    return ClosingIterator(rows, db.close)
+    return ClosingIterator(rows, release)
 
 
 @bp.get("/<table_name>/count", **TRAILING_SLASH_OK)

@@ -1,9 +1,11 @@
 """The SQLite connection: opening it, one transaction per write, identifier quoting, the schema."""
 
 import contextlib
+import functools
+import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 
@@ -100,32 +102,70 @@ def init_db(db: sqlite3.Connection) -> None:
         raise
 
 
-def get_db() -> sqlite3.Connection:
-    """The request's connection, opened on first use; the schema is ensured once per process."""
+class ConnectionPool:
+    """One open connection per thread, kept from request to request.
+
+    A new connection costs more than most requests do (SQLite parses the whole schema on its first
+    statement), so each thread keeps its own. A connection opened before a fork is never used, nor
+    closed, in the child: SQLite forbids carrying connections across fork().
+    """
+
+    def __init__(self, cache: MetadataCache):
+        self.cache = cache
+        self.local = threading.local()
+        self.inherited: list[Connection] = []
+
+    def acquire(self, path: str) -> Connection:
+        """The thread's connection to `path` (opened when it has none); it is the caller's until released."""
+        db, self.local.db = getattr(self.local, "db", None), None
+        if db is not None and (self.local.pid != os.getpid() or self.local.path != path):
+            if self.local.pid != os.getpid():
+                self.inherited.append(db)
+            else:
+                db.close()
+            db = None
+        if db is None:
+            db = connect(path)
+            db.metadata_cache = self.cache
+        self.local.pid, self.local.path = os.getpid(), path
+        return db
+
+    def release(self, db: Connection) -> None:
+        """Keep the connection for the thread's next request (a transaction left open is rolled back)."""
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        previous, self.local.db = getattr(self.local, "db", None), db
+        if previous is not None:
+            previous.close()
+
+
+def get_db() -> Connection:
+    """The request's connection, from the thread's pool; the schema is ensured once per process."""
     if "_saltapi_db" not in g:
         state = current_app.extensions["saltapi"]
-        db = connect(current_app.config["DATABASE"])
+        db = current_app.extensions["saltapi_pool"].acquire(current_app.config["DATABASE"])
         if not state.schema_ready:
             init_db(db)
             state.schema_ready = True
-        db.metadata_cache = current_app.extensions["saltapi_metadata_cache"]
         g._saltapi_db = db
     return g._saltapi_db
 
 
-def detach_db() -> Connection:
-    """Take the request's connection away from the request: the caller closes it (e.g. after streaming)."""
+def detach_db() -> tuple[Connection, Callable[[], None]]:
+    """Take the request's connection beyond the request (to stream an answer, say), with the function
+    that hands it back to its pool afterwards."""
     db = get_db()
     g.pop("_saltapi_db")
-    return db
+    pool = current_app.extensions["saltapi_pool"]
+    return db, functools.partial(pool.release, db)
 
 
-def close_db(exception: BaseException | None = None) -> None:
+def release_db(exception: BaseException | None = None) -> None:
     db = g.pop("_saltapi_db", None)
     if db is not None:
-        db.close()
+        current_app.extensions["saltapi_pool"].release(db)
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["saltapi_metadata_cache"] = MetadataCache()
-    app.teardown_appcontext(close_db)
+    app.extensions["saltapi_pool"] = ConnectionPool(MetadataCache())
+    app.teardown_appcontext(release_db)

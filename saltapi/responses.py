@@ -27,7 +27,7 @@ def json_array_chunks(head: str, items: Iterable, tail: str) -> Iterator[str]:
         yield head + "["
         separator = ""
         while chunk := list(itertools.islice(items, ROWS_PER_CHUNK)):
-            yield separator + ",".join(map(compact, chunk))
+            yield separator + compact(chunk)[1:-1]  # one encoder call per chunk, without its brackets
             separator = ","
         yield "]" + tail
     finally:

@@ -5,12 +5,12 @@ identifier, and every value is a bound parameter.
 """
 
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from .db import placeholders, quote_identifier as q
 from .metadata import Field, Table
-from .types import to_json
+from .types import bool_to_json, to_json
 
 Sql = tuple[str, list]
 
@@ -184,10 +184,22 @@ def build_exists(sql_table: str, column: str, value, exclude_id: int | None = No
     return sql + " LIMIT 1", params
 
 
-def row_to_json(table: Table, row: sqlite3.Row, dereferences: tuple[Dereference, ...] = ()) -> dict:
+def row_reader(table: Table, dereferences: tuple[Dereference, ...] = ()) -> Callable[[Sequence], dict]:
+    """A function turning a row as SQLite gives it into a row on the wire (Bools 0/1 become false/true).
+
+    Built once per query, so the per-row work is a zip and, only for Bool columns, a conversion.
+    """
     columns = (*table.columns, *(dereference.summary_field for dereference in dereferences))
     names = (*(column.name for column in table.columns), *(dereference.name for dereference in dereferences))
-    return {name: to_json(column, value) for name, column, value in zip(names, columns, row)}
+    bools = [name for name, column in zip(names, columns) if column.type == "Bool"]
+
+    def read(row: Sequence) -> dict:
+        values = dict(zip(names, row))
+        for name in bools:
+            values[name] = bool_to_json(values[name])
+        return values
+
+    return read
 
 
 def iter_rows(db: sqlite3.Connection, table: Table, query: Query) -> Iterator[dict]:
@@ -195,8 +207,10 @@ def iter_rows(db: sqlite3.Connection, table: Table, query: Query) -> Iterator[di
 
     The query starts at once: a failing one raises here, not halfway through a streamed answer.
     """
-    cursor = db.execute(*build_select(table, query))
-    rows = (row_to_json(table, row, query.dereferences) for row in cursor)
+    cursor = db.cursor()
+    cursor.row_factory = None  # plain tuples: the reader names the values itself
+    cursor.execute(*build_select(table, query))
+    rows = map(row_reader(table, query.dereferences), cursor)
     if query.fields is None:
         return rows
     return ({name: row[name] for name in query.fields if name in row} for row in rows)
@@ -222,7 +236,7 @@ def count_rows(db: sqlite3.Connection, table: Table, query: Query) -> int:
 
 def get_row(db: sqlite3.Connection, table: Table, row_id: int) -> dict | None:
     row = db.execute(*build_get(table, row_id)).fetchone()
-    return None if row is None else row_to_json(table, row)
+    return None if row is None else row_reader(table)(row)
 
 
 def exists(db: sqlite3.Connection, sql_table: str, column: str, value, exclude_id: int | None = None) -> bool:

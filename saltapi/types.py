@@ -167,8 +167,10 @@ def parse_value(field: Field, value):
     return stored
 
 
+def bool_to_json(value: int | None) -> bool | None:
+    return None if value is None else bool(value)
+
+
 def to_json(field: Field, value):
     """A stored value as it appears in a row on the wire."""
-    if field.type == "Bool" and value is not None:
-        return bool(value)
-    return value
+    return bool_to_json(value) if field.type == "Bool" else value

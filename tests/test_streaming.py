@@ -1,4 +1,4 @@
-"""Lists are streamed: the JSON is written in chunks as rows are read, and the connection is closed after."""
+"""Lists are streamed: the JSON is written in chunks as rows are read, and the connection is pooled again after."""
 
 import json
 import sqlite3
@@ -40,22 +40,23 @@ def is_closed(db: sqlite3.Connection) -> bool:
     return False
 
 
-def test_a_long_list_streams_every_row_then_closes_the_connection(app, client, connections):
+def test_a_long_list_streams_every_row_then_returns_the_connection(app, client, connections):
     with app.app_context():
         db = get_db()
         with transaction(db):
             db.executemany("INSERT INTO publisher (name) VALUES (?)", [(f"P{i}",) for i in range(1000)])
-    connections.clear()
     response = client.get("/api/publisher", headers={"Authorization": "Bearer admin-token-0001"}, buffered=False)
     assert response.is_streamed
     rows = json.loads(response.get_data())["success"]
     response.close()
     assert [row["id"] for row in rows] == list(range(1, 1003))
-    assert connections and all(map(is_closed, connections))
+    assert app.extensions["saltapi_pool"].local.db is connections[0]  # back in the pool once the stream closed
 
 
-def test_an_abandoned_stream_still_closes_the_connection(client, connections):
+def test_an_abandoned_stream_still_returns_the_connection(app, client, connections):
     response = client.get("/api/books", buffered=False)
     next(response.response)
+    assert app.extensions["saltapi_pool"].local.db is None  # the stream has it
     response.close()
-    assert connections and all(map(is_closed, connections))
+    assert app.extensions["saltapi_pool"].local.db is connections[0]
+    assert not is_closed(connections[0])
