@@ -41,5 +41,7 @@ def serve(app: Flask, host: str, port: int, workers: int, threads: int) -> None:
             "accesslog": "-",
             "access_log_format": ACCESS_LOG_FORMAT,
             "graceful_timeout": 5,
+            # A sync worker is silent while it streams a long list to a slow client; 30 s would kill it.
+            "timeout": 120,
         },
     ).run()
