@@ -191,3 +191,13 @@ class WebActions:
 @pytest.fixture
 def web(client) -> WebActions:
     return WebActions(client)
+
+
+@pytest.fixture
+def admin(web) -> WebActions:
+    """The web UI signed in as the admin of tests/data.json."""
+    web.login("admin")
+    return web
+
+
+TABLE_IDS = {"books": 1, "patients": 2, "publisher": 3, "notes": 4, "items": 5}  # as tests/data.json creates them

@@ -2,16 +2,10 @@
 
 import pytest
 
-from conftest import TOKENS, bearer
+from conftest import TABLE_IDS, TOKENS, bearer
 
 ADMIN = bearer(TOKENS["admin"])
-BOOKS, PATIENTS, PUBLISHER, NOTES, ITEMS = 1, 2, 3, 4, 5
-
-
-@pytest.fixture
-def admin(web):
-    web.login("admin")
-    return web
+BOOKS, PATIENTS, PUBLISHER, NOTES, ITEMS = TABLE_IDS.values()
 
 
 def api_row(client, table: str, row_id: int):

@@ -7,19 +7,13 @@ import sqlite3
 import pytest
 
 import saltapi.tables
-from conftest import TOKENS, bearer
+from conftest import TABLE_IDS, TOKENS, bearer
 from saltapi.db import connect, get_db
 from saltapi.metadata import Field
 from saltapi.tables import DefinitionError, add_field
 
 ADMIN = bearer(TOKENS["admin"])
-BOOKS, PATIENTS, PUBLISHER, NOTES, ITEMS = 1, 2, 3, 4, 5
-
-
-@pytest.fixture
-def admin(web):
-    web.login("admin")
-    return web
+BOOKS, PATIENTS, PUBLISHER, NOTES, ITEMS = TABLE_IDS.values()
 
 
 @pytest.fixture

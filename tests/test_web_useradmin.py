@@ -11,12 +11,6 @@ from saltapi.users import find_user
 STAFF_ID, USER_ID = 2, 3
 
 
-@pytest.fixture
-def admin(web):
-    web.login("admin")
-    return web
-
-
 def new_token_on(html: str) -> str | None:
     match = re.search(r'id="new-api-token"[^>]*value="([^"]+)"', html)
     return match.group(1) if match else None
