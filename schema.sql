@@ -79,3 +79,11 @@ CREATE TRIGGER IF NOT EXISTS _sc_config_update AFTER UPDATE ON _sc_config
 BEGIN UPDATE _sc_metadata_version SET version = version + 1; END;
 CREATE TRIGGER IF NOT EXISTS _sc_config_delete AFTER DELETE ON _sc_config
 BEGIN UPDATE _sc_metadata_version SET version = version + 1; END;
+
+-- Failed sign-ins, kept in the shared file so that every server process counts the same failures.
+CREATE TABLE IF NOT EXISTS _sc_login_failures (
+    key TEXT NOT NULL,
+    at  REAL NOT NULL
+) STRICT;
+
+CREATE INDEX IF NOT EXISTS _sc_login_failures_key ON _sc_login_failures (key, at);

@@ -58,11 +58,17 @@ def init_app(app: Flask) -> None:
     cli.init_app(app)
 
 
+SESSION_COOKIE_NAME = "connect.sid"  # Saltcorn's (Express's) name; Saltcorn clients such as pysaltcorn read it
+
+
 def init_session(app: Flask) -> None:
     """The session cookie: never readable by scripts, not sent along with other sites' POSTs, Secure over HTTPS.
 
-    HttpOnly is always on; a host app's own SameSite choice and session interface stay.
+    HttpOnly is always on; a host app's own SameSite choice and session interface stay. The cookie is called
+    `connect.sid`, as Saltcorn's, unless the app has named it: only Flask's default name `session` is replaced.
     """
+    if app.config.get("SESSION_COOKIE_NAME") == Flask.default_config["SESSION_COOKIE_NAME"]:
+        app.config["SESSION_COOKIE_NAME"] = SESSION_COOKIE_NAME
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     if app.config.get("SESSION_COOKIE_SAMESITE") is None:
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"

@@ -8,9 +8,9 @@ import sqlite3
 from flask import g, request, session
 
 from .body import request_body
-from .csrf import FORM_FIELD as CSRF_FIELD, HEADER as CSRF_HEADER, is_valid_csrf_token, new_csrf_token
+from .csrf import FORM_FIELD as CSRF_FIELD, is_valid_csrf_token, new_csrf_token, sent_csrf_token
 from .db import get_db
-from .errors import ApiError, BadRequest, InvalidToken, NotAuthorized, NotFound
+from .errors import BadRequest, CsrfFailed, InvalidToken, NotAuthorized, NotFound
 from .metadata import PUBLIC_ROLE_ID, Table, load_table, load_table_by_id
 from .users import User, find_user_by_token
 
@@ -19,15 +19,6 @@ UNUSABLE_TOKEN = ""  # stands for a malformed credential: it matches no user, so
 SESSION_USER_ID = "_saltapi_user_id"
 SESSION_EMAIL = "_saltapi_email"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-class CsrfFailed(ApiError):
-    """A write that only a session cookie authenticates, without the session's CSRF token (SPEC §3)."""
-
-    status = 403
-
-    def __init__(self, message: str = "CSRF token missing or invalid"):
-        super().__init__(message)
 
 
 def bearer_token() -> str | None:
@@ -86,13 +77,12 @@ def session_user(db: sqlite3.Connection) -> User | None:
 
 
 def session_csrf_token() -> str | None:
-    """The CSRF token a cookie-authenticated write sends: header `X-CSRF-Token`, or Saltcorn's `_csrf` body key.
+    """The CSRF token a cookie-authenticated write sends: header `X-CSRF-Token` (or another name csurf reads, such
+    as pysaltcorn's `CSRF-Token`), else Saltcorn's `_csrf` body key.
 
     `_csrf` is taken out of the body, so it never reaches a row.
     """
-    body = request_body()
-    body_token = body.pop(CSRF_FIELD, None)
-    return request.headers.get(CSRF_HEADER, body_token)
+    return sent_csrf_token(request_body().pop(CSRF_FIELD, None))
 
 
 def caller_from_request(db: sqlite3.Connection) -> User | None:

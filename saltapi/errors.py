@@ -39,6 +39,15 @@ class InvalidToken(NotAuthorized):
     headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
 
 
+class CsrfFailed(ApiError):
+    """A write that only a session cookie authenticates, without the session's CSRF token (SPEC §3)."""
+
+    status = 403
+
+    def __init__(self, message: str = "CSRF token missing or invalid"):
+        super().__init__(message)
+
+
 class NotFound(ApiError):
     status = 404
 

@@ -1,69 +1,55 @@
-"""Slowing down password guessing: failed sign-ins counted per account and per address, in this process."""
+"""Slowing down password guessing: failed sign-ins counted per account and per address, across processes."""
 
-import threading
+import sqlite3
 import time
-from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
+
+from .db import placeholders, transaction
 
 MAX_FAILURES = 10
 WINDOW_SECONDS = 15 * 60
-MAX_KEYS = 10_000  # beyond this, expired entries are swept so memory stays bounded under a spray of names
 
 
 class LoginLimiter:
     """Remembers when sign-ins failed; a key with MAX_FAILURES failures in the last WINDOW_SECONDS must wait.
 
-    Keys are e.g. ("account", email) and ("address", ip). The clock is injectable so tests need no sleeping.
-    The counts live in memory: a restart forgets them, and each server process counts on its own.
+    Keys are e.g. "account:<email>" and "address:<ip>". The failures live in the database, so every worker
+    process of a server counts the same ones, and a restart forgets nothing. The clock (wall time, which all
+    processes share) is injectable so tests need no sleeping.
     """
 
     def __init__(
         self,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
         max_failures: int = MAX_FAILURES,
         window_seconds: float = WINDOW_SECONDS,
     ):
         self.clock = clock
         self.max_failures = max_failures
         self.window_seconds = window_seconds
-        self.failures: dict[Hashable, deque[float]] = {}
-        self.lock = threading.Lock()
 
-    def recent(self, key: Hashable, now: float) -> deque[float]:
-        """The key's failures inside the window (older ones are dropped); call with the lock held."""
-        times = self.failures.get(key, deque())
-        while times and times[0] <= now - self.window_seconds:
-            times.popleft()
-        if not times:
-            self.failures.pop(key, None)
-        return times
-
-    def retry_after(self, *keys: Hashable) -> int | None:
+    def retry_after(self, db: sqlite3.Connection, *keys: str) -> int | None:
         """Seconds until any of `keys` may try again, or None when none of them is blocked."""
-        with self.lock:
-            now = self.clock()
-            waits = []
-            for key in keys:
-                times = self.recent(key, now)
-                if len(times) >= self.max_failures:
-                    # The attempt becomes possible again when the oldest failure that still counts leaves the window.
-                    oldest_counted = times[-self.max_failures]
-                    waits.append(max(1, int(oldest_counted + self.window_seconds - now + 0.999)))
-            return max(waits) if waits else None
+        now = self.clock()
+        waits = []
+        for key in keys:
+            counted = db.execute(
+                "SELECT at FROM _sc_login_failures WHERE key = ? AND at > ? ORDER BY at DESC LIMIT ?",
+                (key, now - self.window_seconds, self.max_failures),
+            ).fetchall()
+            if len(counted) >= self.max_failures:
+                # The attempt becomes possible again when the oldest failure that still counts leaves the window.
+                oldest_counted = counted[-1][0]
+                waits.append(max(1, int(oldest_counted + self.window_seconds - now + 0.999)))
+        return max(waits) if waits else None
 
-    def record_failure(self, *keys: Hashable) -> None:
-        with self.lock:
-            now = self.clock()
-            if len(self.failures) >= MAX_KEYS:
-                for key in list(self.failures):
-                    self.recent(key, now)
-            for key in keys:
-                times = self.recent(key, now)
-                times.append(now)
-                while len(times) > self.max_failures:
-                    times.popleft()  # only the last MAX_FAILURES decide anything
-                self.failures[key] = times
+    def record_failure(self, db: sqlite3.Connection, *keys: str) -> None:
+        """Count a failure against each key; failures that left the window are forgotten on the way."""
+        now = self.clock()
+        with transaction(db):
+            db.execute("DELETE FROM _sc_login_failures WHERE at <= ?", (now - self.window_seconds,))
+            db.executemany("INSERT INTO _sc_login_failures (key, at) VALUES (?, ?)", [(key, now) for key in keys])
 
-    def reset(self, key: Hashable) -> None:
-        with self.lock:
-            self.failures.pop(key, None)
+    def reset(self, db: sqlite3.Connection, *keys: str) -> None:
+        with transaction(db):
+            db.execute(f"DELETE FROM _sc_login_failures WHERE key IN ({placeholders(len(keys))})", keys)

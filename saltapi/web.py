@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Flask, Response, abort, g, redirect, render_template, request, session, url_for
 
 from .auth import session_user
-from .csrf import FORM_FIELD as CSRF_FIELD, csrf_token, is_valid_csrf_token
+from .csrf import FORM_FIELD as CSRF_FIELD, csrf_token, is_valid_csrf_token, sent_csrf_token
 from .db import get_db
 from .metadata import ADMIN_ROLE_ID, load_table, roles, table_names
 from .tables import row_count
@@ -86,8 +86,9 @@ def safe_next(target: str | None) -> str:
 
 
 def protect_form():
-    """Every POST to a page carries the session's CSRF token in the form field `_csrf`."""
-    if request.method == "POST" and not is_valid_csrf_token(request.form.get(CSRF_FIELD)):
+    """Every POST to a page carries the session's CSRF token: in the form field `_csrf`, or in a CSRF header
+    (csrf.HEADERS) as Saltcorn's clients send it (pysaltcorn posts `/auth/gen-api-token` with no form at all)."""
+    if request.method == "POST" and not is_valid_csrf_token(sent_csrf_token(request.form.get(CSRF_FIELD))):
         return error_page(
             403, "Form expired", "CSRF token missing or invalid. Go back, reload the page and send the form again."
         )

@@ -7,12 +7,15 @@ from .db import get_db
 from .login_limits import LoginLimiter
 from .metadata import get_setting, roles
 from .users import (
-    MIN_PASSWORD_LENGTH, UserError, check_password, create_first_admin, generate_token, get_account, has_users,
-    remove_token,
+    MIN_PASSWORD_LENGTH, User, UserError, check_password, create_first_admin, generate_token, get_account,
+    has_users, remove_token,
 )  # fmt: skip
 from .web import current_user, login_required, pop_new_token, safe_next, setup_pages, stash_new_token
 
 bp = Blueprint("web_auth", __name__, url_prefix="/auth")
+LOGGED_IN_COOKIE = "loggedin"  # Saltcorn's marker of a signed-in browser; clients such as pysaltcorn look for it
+
+
 setup_pages(bp)
 
 
@@ -20,11 +23,12 @@ def login_limiter() -> LoginLimiter:
     return current_app.extensions["saltapi"].login_limiter
 
 
-def limit_keys(email: str) -> tuple:
-    return ("account", email.strip().casefold()), ("address", request.remote_addr)
+def limit_keys(email: str) -> tuple[str, str]:
+    return f"account:{email.strip().casefold()}", f"address:{request.remote_addr}"
 
 
 def login_form(status: int = 200, error: str | None = None, email: str = "") -> tuple[str, int]:
+    """The sign-in page; an `error` goes in `<div id="alerts-area">`, where Saltcorn clients read it."""
     return render_template("saltapi/auth/login.html", error=error, email=email, next=request.values.get("next")), status
 
 
@@ -39,7 +43,7 @@ def login():
         return login_form()
     email, password = request.form.get("email", ""), request.form.get("password", "")
     keys = limit_keys(email)
-    wait = login_limiter().retry_after(*keys)
+    wait = login_limiter().retry_after(db, *keys)
     if wait is not None:
         minutes = -(-wait // 60)
         message = (
@@ -50,11 +54,32 @@ def login():
         return Response(body, status, headers={"Retry-After": str(wait)})
     user = check_password(db, email.strip(), password) if email.strip() else None
     if user is None:
-        login_limiter().record_failure(*keys)
-        return login_form(400, "Incorrect email or password.", email)
-    login_limiter().reset(keys[0])
+        login_limiter().record_failure(db, *keys)
+        # 200, like the sign-in page Saltcorn shows after a failure: Saltcorn clients read the message off the page.
+        return login_form(200, "Incorrect email or password.", email)
+    login_limiter().reset(db, keys[0])
+    return signed_in(user, redirect(safe_next(request.form.get("next"))))
+
+
+def signed_in(user: User, response: Response) -> Response:
+    """Sign `user` in, and mark `response` with Saltcorn's `loggedin=true` cookie.
+
+    The marker is no credential (only the session cookie is) and says nothing a page does not, so scripts may
+    read it, as on Saltcorn; it goes where the session cookie goes and is cleared on signing out.
+    """
     sign_in(user)
-    return redirect(safe_next(request.form.get("next")))
+    app, cookies = current_app, current_app.session_interface
+    response.set_cookie(
+        LOGGED_IN_COOKIE, "true", secure=cookies.get_cookie_secure(app), samesite=cookies.get_cookie_samesite(app),
+        **logged_in_cookie_place(),
+    )
+    return response
+
+
+def logged_in_cookie_place() -> dict:
+    """The session cookie's path and domain, so the marker is set and deleted where that cookie lives."""
+    app, cookies = current_app, current_app.session_interface
+    return {"path": cookies.get_cookie_path(app), "domain": cookies.get_cookie_domain(app)}
 
 
 @bp.route("/logout", methods=["GET", "POST"])
@@ -66,7 +91,9 @@ def logout():
         return render_template("saltapi/auth/logout.html")
     sign_out()
     flash("You are signed out.", "success")
-    return redirect(url_for(".login"))
+    response = redirect(url_for(".login"))
+    response.delete_cookie(LOGGED_IN_COOKIE, **logged_in_cookie_place())
+    return response
 
 
 @bp.route("/create_first_user", methods=["GET", "POST"])
@@ -86,9 +113,9 @@ def create_first_user():
             "saltapi/auth/create_first_user.html", min_length=MIN_PASSWORD_LENGTH, error=str(error), email=email
         )
         return page, 400
-    sign_in(user)
-    flash(f"Welcome! You are signed in as {user.email}, an admin.", "success")
-    return redirect(url_for("web.home"))
+    response = signed_in(user, redirect(url_for("web.home")))
+    flash(f"Welcome! You are signed in as {user.email}, an admin.", "success")  # after sign_in, which clears
+    return response
 
 
 def may_have_token(role_id: int) -> bool:
@@ -109,7 +136,7 @@ def settings():
     )
 
 
-@bp.post("/settings/gen-api-token")
+@bp.post("/gen-api-token")
 @login_required
 def gen_own_token():
     user = current_user()
@@ -120,7 +147,7 @@ def gen_own_token():
     return redirect(url_for(".settings"))
 
 
-@bp.post("/settings/remove-api-token")
+@bp.post("/remove-api-token")
 @login_required
 def remove_own_token():
     user = current_user()

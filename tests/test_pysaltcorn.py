@@ -4,8 +4,13 @@ pysaltcorn sends the token as `Authorization: Bearer <token>` (taken from the UR
 `token`), raises SaltcornAuthError for a 401 and SaltcornTransportError for any other error status, and keeps the
 server's answer on the chained `requests.HTTPError`. Only field_distinct_values accepts a timeout; the other calls
 are bounded by pytest-timeout (pytest.ini). Tests that write make their own rows and delete them afterwards.
+
+Its session methods sign in through the web UI (`/auth/login`, cookie `connect.sid`) and then call the API with
+that cookie; they send the session's CSRF token (header `CSRF-Token`) only when the client is made with
+`csrf_fixup=True`, which SPEC §3 needs for writes.
 """
 
+import re
 import urllib.parse
 import uuid
 import warnings
@@ -19,7 +24,7 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="'cgi' is deprecated", category=DeprecationWarning)
     from pysaltcorn import SaltcornAuthError, SaltcornClient, SaltcornTransportError
 
-from conftest import TOKENS, bearer
+from conftest import PASSWORDS, TOKENS, bearer, load_data
 
 TIMEOUT = 10
 UNKNOWN_TOKEN = "no-such-token-999"
@@ -36,7 +41,11 @@ FIXTURE_BOOKS = {"id": [1, 2]}  # other tests add books; these filters keep to t
 FIXTURE_ITEMS = {"id": [1, 2, 3]}
 NOT_FOUND = {"error": "Not found"}
 NOT_AUTHORIZED = {"error": "Not authorized"}
+CSRF_ERROR = {"error": "CSRF token missing or invalid"}
 EMPTY_OPTION = {"label": "", "value": ""}
+UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+# A user with a password and no token in tests/data.json: the token tests give it one, and take it away after.
+TOKENLESS = next((user["email"], user["password"]) for user in load_data()["users"] if "api_token" not in user)
 
 
 def client_for(server, who: str) -> SaltcornClient:
@@ -361,3 +370,122 @@ def test_field_distinct_values_needs_the_read_role(live_server):
     with pytest.raises(SaltcornAuthError) as excinfo:
         client_for(live_server, "user").field_distinct_values("patients", "name", timeout=TIMEOUT)
     assert refusal(excinfo) == (401, NOT_AUTHORIZED)
+
+
+# Sessions: login_session, then the API through the session cookie (SPEC §3), and the account page's token
+
+
+def session_client(server, who: str | tuple[str, str], csrf_fixup: bool = True) -> SaltcornClient:
+    """A pysaltcorn client signed in (login_session) as `who`: a key of PASSWORDS, or an (email, password)."""
+    client = SaltcornClient(server.url, csrf_fixup=csrf_fixup)
+    email, password = PASSWORDS[who] if isinstance(who, str) else who
+    session_id = client.login_session(email, password)
+    assert session_id == client.session.cookies["connect.sid"]
+    assert client.session.cookies["loggedin"] == "true"
+    assert client.auth.kind == "session"
+    return client
+
+
+def remove_own_token(server, email: str, password: str) -> None:
+    """Sign in with plain requests, as a browser does, and remove the user's own API token."""
+    with requests.Session() as browser:
+        page = browser.get(f"{server.url}/auth/login", timeout=TIMEOUT)
+        csrf = re.search(r'name="_csrf" value="([^"]+)"', page.text).group(1)
+        form = {"email": email, "password": password, "_csrf": csrf}
+        signed_in = browser.post(f"{server.url}/auth/login", data=form, allow_redirects=False, timeout=TIMEOUT)
+        assert signed_in.status_code == 302, signed_in.text
+        settings = browser.get(f"{server.url}/auth/settings", timeout=TIMEOUT)
+        csrf = re.search(r'name="_csrf" value="([^"]+)"', settings.text).group(1)
+        removed = browser.post(
+            f"{server.url}/auth/remove-api-token", data={"_csrf": csrf}, allow_redirects=False, timeout=TIMEOUT
+        )
+        assert removed.status_code == 302, removed.text
+
+
+@pytest.fixture
+def tokenless(live_server):
+    """The tokenless user's email and password; whatever token a test gives it is removed afterwards."""
+    yield TOKENLESS
+    remove_own_token(live_server, *TOKENLESS)
+
+
+def test_login_session_reads_and_writes_through_the_session(live_server, created):
+    client = session_client(live_server, "staff")
+    sent = client.auth(requests.Request("GET", live_server.url).prepare()).headers
+    assert sent["Authorization"].startswith("Basic ")  # pysaltcorn's; saltapi ignores Basic (SPEC §3)
+    assert client.row_list("patients") == [KIRK, MICHAEL]  # staff may read patients; the public may not
+    title = unique_text("Pysaltcorn session note")
+    note_id = client.row_insert("notes", {"title": title})  # staff may write notes
+    created.append(("notes", note_id))
+    assert client.csrf  # fetched from the signed-in page before the first POST, sent as `CSRF-Token`
+    assert client.row_update("notes", {"id": note_id, "title": title + " changed"}) is True
+    assert client.row_list("notes", id=note_id) == [{"id": note_id, "title": title + " changed", "owner": None}]
+
+
+def test_login_session_role_rules_apply(live_server):
+    client = session_client(live_server, "user")
+    with pytest.raises(SaltcornAuthError) as excinfo:
+        client.row_list("patients")  # staff and up
+    assert refusal(excinfo) == (401, NOT_AUTHORIZED)
+    title = unique_text("Pysaltcorn refused session note")
+    with pytest.raises(SaltcornAuthError) as excinfo:
+        client.row_insert("notes", {"title": title})  # users read notes, staff write them
+    assert refusal(excinfo) == (401, NOT_AUTHORIZED)
+    assert client.row_list("notes", title=title) == []
+
+
+def test_login_session_with_a_wrong_password_raises_the_pages_message(live_server):
+    client = SaltcornClient(live_server.url)
+    with pytest.raises(SaltcornAuthError) as excinfo:
+        client.login_session(PASSWORDS["user"][0], "not the password")
+    assert str(excinfo.value) == "Incorrect email or password."
+    assert client.auth.kind == "basic" and "loggedin" not in client.session.cookies
+
+
+def test_session_write_without_csrf_fixup_is_refused(live_server):
+    """SPEC §3: a write that only the session cookie authenticates needs the session's CSRF token.
+
+    Without csrf_fixup pysaltcorn sends none (Saltcorn exempts /api/ from its CSRF check), so it gets the 403.
+    """
+    client = session_client(live_server, "staff", csrf_fixup=False)
+    title = unique_text("Pysaltcorn note without CSRF")
+    with pytest.raises(SaltcornTransportError) as excinfo:
+        client.row_insert("notes", {"title": title})
+    assert refusal(excinfo) == (403, CSRF_ERROR)
+    assert client.row_list("notes", title=title) == []
+
+
+def test_session_row_delete_is_refused_for_want_of_csrf(live_server, created):
+    """pysaltcorn sends its CSRF token with POST only, and row_delete is a DELETE: SPEC §3 refuses it (403)."""
+    client = session_client(live_server, "staff")
+    note_id = client.row_insert("notes", {"title": unique_text("Pysaltcorn note to keep")})
+    created.append(("notes", note_id))
+    with pytest.raises(SaltcornTransportError) as excinfo:
+        client.row_delete("notes", note_id)
+    assert refusal(excinfo) == (403, CSRF_ERROR)
+    assert [row["id"] for row in client.row_list("notes", id=note_id)] == [note_id]
+
+
+def test_auth_gen_token_then_auth_get_token(live_server, tokenless):
+    client = session_client(live_server, tokenless)
+    assert client.auth_get_token() is None  # no token yet
+    token = client.auth_gen_token()  # POST /auth/gen-api-token, then reads /auth/settings with auth_get_token
+    assert UUID4.fullmatch(token)
+    assert client_for(live_server, token).row_list("notes", id=1) == [{"id": 1, "title": "first note", "owner": 3}]
+    assert client.auth_get_token() is None  # shown once (SPEC §3): saltapi keeps only a hash
+
+
+def test_login_token_makes_a_new_token_each_time(live_server, tokenless):
+    """login_token reuses the token auth_get_token finds on the account page; saltapi shows a token only right
+    after making it (SPEC §3), so each login_token makes a new one, and the one before stops working.
+    """
+    first_client = session_client(live_server, tokenless)
+    first = first_client.login_token()
+    assert UUID4.fullmatch(first) and first_client.auth.kind == "token"
+    assert first_client.row_list("notes", id=1)[0]["id"] == 1  # now through `Authorization: Bearer`
+    second = session_client(live_server, tokenless).login_token()
+    assert UUID4.fullmatch(second) and second != first
+    with pytest.raises(SaltcornAuthError) as excinfo:
+        first_client.row_list("notes", id=1)
+    assert refusal(excinfo) == (401, NOT_AUTHORIZED)
+    assert client_for(live_server, second).row_list("notes", id=1)[0]["id"] == 1

@@ -1,13 +1,15 @@
 """The API's session path (SPEC §3): a signed-in browser may call /api/...; a token, when sent, alone decides; a
-write that only the session cookie authenticates needs the session's CSRF token (X-CSRF-Token, or `_csrf`).
+write that only the session cookie authenticates needs the session's CSRF token (X-CSRF-Token or another header
+csurf reads, such as pysaltcorn's CSRF-Token, or `_csrf`).
 """
 
 import pytest
 
-from conftest import TOKENS, bearer
+from conftest import TOKENS, WebActions, bearer
 
 CSRF_ERROR = {"error": "CSRF token missing or invalid"}
 NOTE = {"title": "from the browser"}
+CSRF_HEADERS = ["X-CSRF-Token", "CSRF-Token", "XSRF-Token", "X-XSRF-Token"]  # SPEC's, then the others csurf reads
 
 
 @pytest.fixture
@@ -48,22 +50,45 @@ def test_cookie_only_write_without_csrf_is_403(client, staff, snapshot, method, 
     assert snapshot() == before
 
 
-def test_cookie_only_write_with_a_wrong_csrf_token_is_403(client, staff, snapshot):
+@pytest.mark.parametrize("header", CSRF_HEADERS)
+def test_cookie_only_write_with_a_wrong_csrf_token_is_403(client, staff, snapshot, header):
     before = snapshot()
-    response = client.post("/api/notes", json=NOTE, headers={"X-CSRF-Token": "not-the-token"})
+    response = client.post("/api/notes", json=NOTE, headers={header: "not-the-token"})
     assert (response.status_code, response.json) == (403, CSRF_ERROR)
-    response = client.post("/api/notes", json=NOTE, headers={"X-CSRF-Token": ""})
+    response = client.post("/api/notes", json=NOTE, headers={header: ""})
     assert (response.status_code, response.json) == (403, CSRF_ERROR)
     assert snapshot() == before
 
 
-def test_cookie_write_with_csrf_header_works(client, staff):
-    response = client.post("/api/notes", json=NOTE, headers={"X-CSRF-Token": staff.csrf()})
+@pytest.mark.parametrize("header", CSRF_HEADERS)
+def test_cookie_write_with_csrf_header_works(client, staff, header):
+    response = client.post("/api/notes", json=NOTE, headers={header: staff.csrf()})
     assert response.status_code == 200
     new_id = response.json["success"]
     assert client.get(f"/api/notes/{new_id}").json["success"]["title"] == "from the browser"
-    deleted = client.delete(f"/api/notes/{new_id}", headers={"X-CSRF-Token": staff.csrf()})
+    deleted = client.delete(f"/api/notes/{new_id}", headers={header: staff.csrf()})
     assert deleted.json == {"success": True}
+
+
+def test_a_wrong_csrf_header_is_not_saved_by_a_right_field(client, staff, snapshot):
+    """One token is judged: a header, when sent, decides over the body's `_csrf` (which is still never stored)."""
+    before = snapshot()
+    response = client.post("/api/notes", json={**NOTE, "_csrf": staff.csrf()}, headers={"CSRF-Token": "wrong"})
+    assert (response.status_code, response.json) == (403, CSRF_ERROR)
+    assert snapshot() == before
+    response = client.post("/api/notes", json={**NOTE, "_csrf": "wrong"}, headers={"CSRF-Token": staff.csrf()})
+    assert response.status_code == 200
+    row = client.get(f"/api/notes/{response.json['success']}").json["success"]
+    assert set(row) == {"id", "title", "owner"}
+
+
+def test_a_csrf_token_from_another_session_is_403(app, client, staff, snapshot):
+    other = WebActions(app.test_client())
+    other.login("staff")
+    before = snapshot()
+    response = client.post("/api/notes", json=NOTE, headers={"CSRF-Token": other.csrf()})
+    assert (response.status_code, response.json) == (403, CSRF_ERROR)
+    assert snapshot() == before
 
 
 @pytest.mark.parametrize("body_kind", ["data", "json"])

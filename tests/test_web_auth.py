@@ -3,10 +3,11 @@
 import re
 
 import pytest
+from flask import Flask
 
 from conftest import PASSWORDS, WebActions, bearer, csrf_from
-from saltapi import create_app
-from saltapi.db import get_db, transaction
+from saltapi import create_app, init_app
+from saltapi.db import connect, get_db, transaction
 from saltapi.login_limits import MAX_FAILURES, WINDOW_SECONDS, LoginLimiter
 from saltapi.startup import prepare
 from saltapi.users import find_user
@@ -33,11 +34,45 @@ def clock(app) -> FakeClock:
     return clock
 
 
+# What Saltcorn clients (pysaltcorn) look for on the pages, exactly as they look for it.
+SALTCORN_CSRF_INPUT = re.compile('<input type="hidden" name="_csrf" value="([^"]*)">')
+SALTCORN_ALERTS = re.compile('<div id="alerts-area">(.*?)</div>', re.S)
+SALTCORN_TOKEN_CARD = re.compile('<div class="card(.*?)<form action="/auth/gen-api-token"', re.S)
+SALTCORN_TOKEN = re.compile("<code>([0-9a-z-]*)</code>", re.S)
+
+
+def set_cookies(response) -> dict[str, str]:
+    """The response's Set-Cookie headers by cookie name."""
+    return {header.partition("=")[0]: header for header in response.headers.getlist("Set-Cookie")}
+
+
+def saltcorn_alert(html: str) -> str | None:
+    """The message a Saltcorn client reads off a page (pysaltcorn: the alerts area without its tags)."""
+    match = SALTCORN_ALERTS.search(html)
+    return re.sub("<[^>]*>", "", match.group(1)).strip() if match else None
+
+
+def saltcorn_token(html: str) -> str | None:
+    """The API token a Saltcorn client reads off the account page (pysaltcorn's auth_get_token)."""
+    card = SALTCORN_TOKEN_CARD.search(html)
+    token = SALTCORN_TOKEN.search(card.group(1)) if card else None
+    return token.group(1) if token else None
+
+
 def test_login_page_has_a_form_with_csrf(client):
     page = client.get("/auth/login")
     assert page.status_code == 200
     assert 'name="email"' in page.text and 'name="password"' in page.text
-    assert csrf_from(page.text)
+    assert SALTCORN_CSRF_INPUT.search(page.text).group(1) == csrf_from(page.text)
+    assert saltcorn_alert(page.text) is None
+
+
+def test_login_page_when_signed_in_leads_to_a_page_with_the_csrf_token(client, web):
+    """Saltcorn clients fetch /auth/login (following redirects) for the session's CSRF token, signed in or not."""
+    web.login("staff")
+    page = client.get("/auth/login", follow_redirects=True)
+    assert page.status_code == 200
+    assert SALTCORN_CSRF_INPUT.search(page.text).group(1) == web.csrf()
 
 
 def test_login_signs_in_and_goes_home(client, web):
@@ -71,17 +106,19 @@ def test_login_never_redirects_off_site(client, web, target):
 
 
 def test_wrong_password_is_refused_next_to_the_form(client, web):
+    """The sign-in page again, with 200 as Saltcorn's: Saltcorn clients read the message in the alerts area."""
     response = web.login("admin", password="wrong")
-    assert response.status_code == 400
-    assert "Incorrect email or password." in response.text
+    assert response.status_code == 200
+    assert saltcorn_alert(response.text) == "Incorrect email or password."
     assert 'value="admin@foo.com"' in response.text  # the email stays in the box
+    assert "loggedin" not in set_cookies(response)
     assert client.get("/useradmin").status_code == 302
 
 
 def test_unknown_email_is_refused_the_same_way(web):
     response = web.login("nobody@foo.com", password="whatever")
-    assert response.status_code == 400
-    assert "Incorrect email or password." in response.text
+    assert response.status_code == 200
+    assert saltcorn_alert(response.text) == "Incorrect email or password."
 
 
 def test_login_without_csrf_is_refused(client):
@@ -100,10 +137,51 @@ def test_login_with_a_token_from_another_session_is_refused(app, client):
 
 
 def test_session_cookie_is_httponly_and_lax(web):
-    cookie = web.login("admin").headers["Set-Cookie"]
+    cookie = set_cookies(web.login("admin"))["connect.sid"]
     assert "HttpOnly" in cookie
     assert "SameSite=Lax" in cookie
     assert "Secure" not in cookie
+
+
+def test_signing_in_sets_saltcorns_cookie_names(client, web):
+    """The session cookie is `connect.sid` and a `loggedin=true` marker comes with it, as on Saltcorn."""
+    cookies = set_cookies(web.login("admin"))
+    assert set(cookies) == {"connect.sid", "loggedin"}
+    assert cookies["loggedin"].startswith("loggedin=true; ")
+    assert "Path=/" in cookies["loggedin"] and "SameSite=Lax" in cookies["loggedin"]
+    assert client.get_cookie("session") is None
+
+
+def test_the_loggedin_marker_is_no_credential(app, client, web):
+    """Only the session cookie signs a browser in; the marker alone is worth nothing."""
+    web.login("admin")
+    other = app.test_client()
+    other.set_cookie("loggedin", "true")
+    assert other.get("/useradmin").status_code == 302
+
+
+def test_signing_out_clears_the_loggedin_marker(client, web):
+    web.login("admin")
+    assert client.get_cookie("loggedin").value == "true"
+    cookie = set_cookies(web.logout())["loggedin"]
+    assert cookie.startswith("loggedin=; ") and "Max-Age=0" in cookie
+    assert client.get_cookie("loggedin") is None
+
+
+@pytest.mark.parametrize(
+    "host_config, cookie_name",
+    [({}, "connect.sid"), ({"SESSION_COOKIE_NAME": "host_session"}, "host_session")],
+    ids=["flask default replaced", "host's own name kept"],
+)
+def test_a_host_app_keeps_a_session_cookie_name_of_its_own(db_path, host_config, cookie_name):
+    host = Flask("host")
+    host.config.update(DATABASE=str(db_path), SECRET_KEY="test", TESTING=True, **host_config)
+    init_app(host)
+    assert host.config["SESSION_COOKIE_NAME"] == cookie_name
+    client = host.test_client()
+    cookies = set_cookies(WebActions(client).login("admin"))
+    assert set(cookies) == {cookie_name, "loggedin"}
+    assert client.get("/useradmin").status_code == 200
 
 
 def test_session_cookie_is_secure_over_https(app):
@@ -116,7 +194,8 @@ def test_session_cookie_is_secure_over_https(app):
         base_url="https://localhost",
     )
     assert response.status_code == 302
-    assert "; Secure" in response.headers["Set-Cookie"]
+    cookies = set_cookies(response)
+    assert "; Secure" in cookies["connect.sid"] and "; Secure" in cookies["loggedin"]
 
 
 def test_signing_in_replaces_the_csrf_token(web):
@@ -161,6 +240,8 @@ def test_create_first_user_makes_a_signed_in_admin(empty_app):
     web = WebActions(client)
     response = web.post("/auth/create_first_user", {"email": "first@example.com", "password": "long-enough"})
     assert (response.status_code, response.location) == (302, "/")
+    assert set(set_cookies(response)) == {"connect.sid", "loggedin"}
+    assert "Welcome! You are signed in as first@example.com, an admin." in client.get("/").text
     with empty_app.app_context():
         user = find_user(get_db(), "first@example.com")
     assert user.role_id == 1
@@ -218,7 +299,7 @@ def fail_login(app, email: str, address: str = "127.0.0.1"):
 
 def test_ten_failures_for_an_account_block_it_with_429(app, clock):
     for number in range(MAX_FAILURES):
-        assert fail_login(app, "admin@foo.com", f"10.0.0.{number}").status_code == 400
+        assert fail_login(app, "admin@foo.com", f"10.0.0.{number}").status_code == 200
     client = app.test_client()
     client.environ_base["REMOTE_ADDR"] = "10.0.1.1"
     blocked = WebActions(client).login("admin")  # even the right password waits
@@ -227,12 +308,12 @@ def test_ten_failures_for_an_account_block_it_with_429(app, clock):
     assert blocked.headers["Retry-After"] == str(WINDOW_SECONDS)
     assert client.get("/useradmin").status_code == 302
     # Other accounts are not affected from other addresses.
-    assert fail_login(app, "staff@foo.com", "10.0.2.1").status_code == 400
+    assert fail_login(app, "staff@foo.com", "10.0.2.1").status_code == 200
 
 
 def test_ten_failures_from_an_address_block_it_with_429(app, clock):
     for number in range(MAX_FAILURES):
-        assert fail_login(app, f"guess{number}@foo.com", "192.0.2.7").status_code == 400
+        assert fail_login(app, f"guess{number}@foo.com", "192.0.2.7").status_code == 200
     assert fail_login(app, "admin@foo.com", "192.0.2.7").status_code == 429
     client = app.test_client()
     client.environ_base["REMOTE_ADDR"] = "192.0.2.8"
@@ -254,22 +335,40 @@ def test_nine_failures_do_not_block(app, clock):
     assert WebActions(app.test_client()).login("admin").status_code == 302
 
 
-def test_limiter_counts_each_key_in_a_sliding_window():
+def test_limiter_counts_each_key_in_a_sliding_window(db_path):
     clock = FakeClock()
     limiter = LoginLimiter(clock=clock, max_failures=3, window_seconds=100)
-    for _ in range(3):
-        assert limiter.retry_after("a") is None
-        limiter.record_failure("a", "b")
-        clock.now += 10
-    assert limiter.retry_after("a") == 70  # failures at 0, 10 and 20 s; now 30 s; the first leaves at 100 s
-    assert limiter.retry_after("c") is None
-    limiter.reset("a")
-    assert limiter.retry_after("a") is None
-    assert limiter.retry_after("a", "b") == 70
-    clock.now += 69
-    assert limiter.retry_after("b") == 1
-    clock.now += 1
-    assert limiter.retry_after("b") is None
+    db = connect(db_path)
+    try:
+        for _ in range(3):
+            assert limiter.retry_after(db, "a") is None
+            limiter.record_failure(db, "a", "b")
+            clock.now += 10
+        assert limiter.retry_after(db, "a") == 70  # failures at 0, 10 and 20 s; now 30 s; the first leaves at 100 s
+        assert limiter.retry_after(db, "c") is None
+        limiter.reset(db, "a")
+        assert limiter.retry_after(db, "a") is None
+        assert limiter.retry_after(db, "a", "b") == 70
+        clock.now += 69
+        assert limiter.retry_after(db, "b") == 1
+        clock.now += 1
+        assert limiter.retry_after(db, "b") is None
+        clock.now += 1000
+        limiter.record_failure(db, "d")
+        keys = [row["key"] for row in db.execute("SELECT key FROM _sc_login_failures")]
+        assert keys == ["d"]  # expired ones are swept
+    finally:
+        db.close()
+
+
+def test_failures_are_counted_across_processes(app, db_path, clock):
+    """Two apps on one file stand for two worker processes: the failures of one block the other."""
+    other_worker = create_app({"TESTING": True, "DATABASE": str(db_path), "SECRET_KEY": "test"})
+    other_worker.extensions["saltapi"].login_limiter.clock = clock
+    for worker in [app, other_worker] * (MAX_FAILURES // 2):
+        fail_login(worker, "admin@foo.com")
+    assert WebActions(app.test_client()).login("admin").status_code == 429
+    assert WebActions(other_worker.test_client()).login("admin").status_code == 429
 
 
 # The account page and its own API token
@@ -291,14 +390,16 @@ def test_own_token_is_shown_once_and_works(client, web):
     page = client.get("/auth/settings")
     assert "user@foo.com" in page.text
     assert ">Reset<" in page.text  # the fixture gave this user a token
-    response = web.post("/auth/settings/gen-api-token")
+    assert saltcorn_token(page.text) is None  # only a hash is kept: an old token is never shown again
+    response = web.post("/auth/gen-api-token")
     assert (response.status_code, response.location) == (302, "/auth/settings")
     shown = client.get("/auth/settings").text
     token = new_token_on(shown)
     assert token and len(token) == 36
+    assert saltcorn_token(shown) == token  # where Saltcorn clients read it
     assert "Copy" in shown
     again = client.get("/auth/settings").text
-    assert token not in again and new_token_on(again) is None
+    assert token not in again and new_token_on(again) is None and saltcorn_token(again) is None
     assert "A token exists, made " in again
     assert client.get("/api/notes", headers=bearer(token)).status_code == 200
     assert client.get("/api/notes", headers=bearer("user-token-0003")).status_code == 401
@@ -306,9 +407,10 @@ def test_own_token_is_shown_once_and_works(client, web):
 
 def test_own_token_can_be_removed(client, web):
     web.login("user")
-    assert web.post("/auth/settings/remove-api-token").location == "/auth/settings"
+    assert web.post("/auth/remove-api-token").location == "/auth/settings"
     page = client.get("/auth/settings").text
     assert "No API token." in page and ">Generate<" in page
+    assert SALTCORN_TOKEN_CARD.search(page) and saltcorn_token(page) is None
     assert client.get("/api/notes", headers=bearer("user-token-0003")).status_code == 401
 
 
@@ -321,17 +423,42 @@ def test_own_token_card_follows_min_role_apikeygen(app, client, web):
     page = client.get("/auth/settings").text
     assert "Your role may not have an API token." in page
     assert "gen-api-token" not in page
-    web.post("/auth/settings/gen-api-token")
+    assert web.post("/auth/gen-api-token").location == "/auth/settings"
+    assert "Your role may not have an API token." in client.get("/auth/settings").text
     assert client.get("/api/notes", headers=bearer("user-token-0003")).status_code == 200  # unchanged
     web.logout()
     web.login("staff")
     assert ">Reset<" in client.get("/auth/settings").text
 
 
-def test_own_token_forms_need_csrf(client, web):
+@pytest.mark.parametrize("path", ["/auth/gen-api-token", "/auth/remove-api-token"])
+def test_own_token_forms_need_csrf(client, web, snapshot, path):
     web.login("user")
-    assert client.post("/auth/settings/gen-api-token").status_code == 403
-    assert client.post("/auth/settings/remove-api-token").status_code == 403
+    before = snapshot()
+    assert client.post(path).status_code == 403
+    assert client.post(path, headers={"CSRF-Token": "not-the-token"}).status_code == 403
+    assert client.post(path, headers={"CSRF-Token": ""}, data={"_csrf": "not-the-token"}).status_code == 403
+    assert snapshot() == before
+    assert client.get("/api/notes", headers=bearer("user-token-0003")).status_code == 200
+
+
+@pytest.mark.parametrize("header", ["CSRF-Token", "X-CSRF-Token", "XSRF-Token", "X-XSRF-Token"])
+def test_auth_forms_take_the_csrf_token_from_a_header(client, web, header):
+    """As Saltcorn clients send it: pysaltcorn posts /auth/gen-api-token with `CSRF-Token` and no form at all."""
+    web.login("user")
+    response = client.post("/auth/gen-api-token", headers={header: web.csrf()})
+    assert (response.status_code, response.location) == (302, "/auth/settings")
+    token = saltcorn_token(client.get("/auth/settings").text)
+    assert client.get("/api/notes", headers=bearer(token)).status_code == 200
+    response = client.post("/auth/remove-api-token", headers={header: web.csrf()})
+    assert (response.status_code, response.location) == (302, "/auth/settings")
+    assert client.get("/api/notes", headers=bearer(token)).status_code == 401
+
+
+def test_the_own_token_routes_are_saltcorns_only(client, web):
+    web.login("user")
+    for old in ("/auth/settings/gen-api-token", "/auth/settings/remove-api-token"):
+        assert web.post(old).status_code == 404
     assert client.get("/api/notes", headers=bearer("user-token-0003")).status_code == 200
 
 
