@@ -322,14 +322,14 @@ def print_report(args, comparison, growth_table, memory) -> None:
     generator = "wrk" if shutil.which("wrk") else "the Python fallback load generator (install wrk for real figures)"
     print(f"\nsaltapi vs baseline, {os.cpu_count()} cores, {args.workers} workers each, {args.connections} connections,"
           f" {args.duration}s x {args.rounds} rounds, load by {generator}\n")  # fmt: skip
-    print("| case | saltapi req/s | baseline req/s | ratio | saltapi p50 / p99 ms | baseline p50 / p99 ms | p99 ratio |")
-    print("|---|---|---|---|---|---|---|")
-    for row in comparison:
-        print(f"| {row['case']} | {row['saltapi_rps']:.0f} | {row['reference_rps']:.0f} | {row['rps_ratio']:.2f}"
-              f" | {row['saltapi_p50']:.1f} / {row['saltapi_p99']:.1f} | {row['reference_p50']:.1f} /"
-              f" {row['reference_p99']:.1f} | {row['p99_ratio']:.2f} |")  # fmt: skip
-    errors = sum(row["errors"] for row in comparison)
-    print(f"\nnon-2xx answers during the runs: {errors}")
+    if comparison:
+        print("| case | saltapi req/s | baseline req/s | ratio | saltapi p50 / p99 ms | baseline p50 / p99 ms | p99 ratio |")
+        print("|---|---|---|---|---|---|---|")
+        for row in comparison:
+            print(f"| {row['case']} | {row['saltapi_rps']:.0f} | {row['reference_rps']:.0f} | {row['rps_ratio']:.2f}"
+                  f" | {row['saltapi_p50']:.1f} / {row['saltapi_p99']:.1f} | {row['reference_p50']:.1f} /"
+                  f" {row['reference_p99']:.1f} | {row['p99_ratio']:.2f} |")  # fmt: skip
+        print(f"\nnon-2xx answers during the runs: {sum(row['errors'] for row in comparison)}")
     if growth_table:
         names = list(next(iter(growth_table.values())))
         print("\n| rows | " + " | ".join(f"{name} req/s" for name in names) + " |")
