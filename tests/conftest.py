@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from saltapi import create_app
-from saltapi.db import connect, get_db
+from saltapi.db import connect, get_db, init_db
 from saltapi.fixtures import dump_fixture, load_fixture
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +55,23 @@ def db_path(template_db, tmp_path) -> Path:
     path = tmp_path / "saltapi.sqlite"
     shutil.copyfile(template_db, path)
     return path
+
+
+@pytest.fixture
+def loaded_db(db_path):
+    """A connection to this test's copy of tests/data.json."""
+    db = connect(db_path)
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def fresh_db(tmp_path):
+    """An empty saltapi database (schema only)."""
+    db = connect(tmp_path / "fresh.sqlite")
+    init_db(db)
+    yield db
+    db.close()
 
 
 @pytest.fixture

@@ -10,24 +10,8 @@ import json
 import pytest
 
 from conftest import TOKENS, bearer
-from saltapi.db import connect, init_db
 from saltapi.fixtures import FixtureError, dump_fixture, load_fixture
 from saltapi.metadata import get_setting
-
-
-@pytest.fixture
-def loaded_db(db_path):
-    db = connect(db_path)
-    yield db
-    db.close()
-
-
-@pytest.fixture
-def fresh_db(tmp_path):
-    db = connect(tmp_path / "fresh.sqlite")
-    init_db(db)
-    yield db
-    db.close()
 
 
 def state(db) -> dict:

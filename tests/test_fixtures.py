@@ -14,23 +14,6 @@ from saltapi.fixtures import FixtureError, dump_fixture, load_fixture
 from saltapi.metadata import load_table
 
 
-@pytest.fixture
-def fresh_db(tmp_path):
-    """An empty saltapi database (schema only)."""
-    db = connect(tmp_path / "fresh.sqlite")
-    init_db(db)
-    yield db
-    db.close()
-
-
-@pytest.fixture
-def loaded_db(db_path):
-    """A connection to this test's copy of tests/data.json."""
-    db = connect(db_path)
-    yield db
-    db.close()
-
-
 def state(db) -> dict:
     """Everything stored: rows, users with their secrets, and the SQL schema (to catch half-created tables)."""
     return {
