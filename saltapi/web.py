@@ -7,7 +7,7 @@ import functools
 import json
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, Response, abort, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, abort, g, redirect, render_template, request, session, url_for
 
 from .auth import session_user
 from .csrf import FORM_FIELD as CSRF_FIELD, csrf_token, is_valid_csrf_token, sent_csrf_token
@@ -158,10 +158,6 @@ def pop_new_token(user_id: int) -> str | None:
     return None
 
 
-def role_choices() -> list[tuple[int, str]]:
-    return list(roles(get_db()).items())
-
-
 @bp.get("/")
 def home():
     """The tables the signed-in user may read, with links to their rows."""
@@ -176,7 +172,3 @@ def home():
         if user.role_id <= table.min_role_read
     ]
     return render_template("saltapi/home.html", tables=readable, role_names=roles(db))
-
-
-def init_app(app: Flask) -> None:
-    app.register_blueprint(bp)
