@@ -29,10 +29,14 @@ DEMO_USERS = (
 )  # fmt: skip
 
 
+def demo_tables() -> dict:
+    """The demo data set a first start loads: tables and rows, no users."""
+    return json.loads(resources.files("saltapi").joinpath("demo.json").read_text(encoding="utf-8"))
+
+
 def demo_data() -> dict:
-    """The demo data set (the one a first start loads) with the demo users, as a fixture."""
-    data = json.loads(resources.files("saltapi").joinpath("demo.json").read_text(encoding="utf-8"))
-    return {**data, "users": [dict(user) for user in DEMO_USERS]}
+    """The demo data set with the demo users, as a fixture."""
+    return {**demo_tables(), "users": [dict(user) for user in DEMO_USERS]}
 
 
 def build_demo_snapshot() -> sqlite3.Connection:

@@ -1,13 +1,12 @@
 """What `python app.py` does before serving: create and seed a new database, and tell how to sign in."""
 
-import json
 import os
 import shlex
-from importlib import resources
 
 from flask import Flask
 
 from .db import get_db
+from .demo import demo_tables
 from .fixtures import load_fixture
 from .metadata import table_names
 from .users import has_users
@@ -17,9 +16,8 @@ FIRST_USER_PAGE = "/auth/create_first_user on the address below"
 
 def load_demo(app: Flask) -> list[str]:
     """Load the demo data set into the app's (new, empty) database; return its table names."""
-    data = json.loads(resources.files("saltapi").joinpath("demo.json").read_text(encoding="utf-8"))
     with app.app_context():
-        load_fixture(get_db(), data)
+        load_fixture(get_db(), demo_tables())
         return table_names(get_db())
 
 
