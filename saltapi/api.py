@@ -9,7 +9,7 @@ from werkzeug.wsgi import ClosingIterator
 from .auth import caller_from_request, caller_may_read, table_access
 from .body import request_body
 from .db import detach_db, get_db
-from .errors import NotFound
+from .errors import NotFound, QueryTooLong, TooManyParameters, is_api_path
 from .metadata import ID_FIELD, PUBLIC_ROLE_ID, Table, load_table
 from .openapi import build_document, load_tables
 from .query import parse_filters, parse_read
@@ -24,17 +24,47 @@ ROW = "<row_id:row_id>"
 
 
 class RowIdConverter(IntegerConverter):
-    """Any signed 64-bit id can name a row (an insert may choose a negative one); other numbers do not match
-    the route, so they are a plain 404 rather than an overflow in SQLite."""
+    """A row id in a path: ASCII digits with an optional minus (werkzeug's \\d would also read "١", an
+    Arabic-Indic one, as 1). Any such number matches, so every method of the route is found; one outside signed
+    64 bits can name no row and becomes None, which `table_access` answers with 404."""
+
+    regex = r"-?[0-9]+"
 
     def __init__(self, url_map):
-        super().__init__(url_map, signed=True, min=INT64_MIN, max=INT64_MAX)
+        super().__init__(url_map, signed=True)
+        self.regex = RowIdConverter.regex
+
+    def to_python(self, value: str) -> int | None:
+        number = int(value)
+        return number if INT64_MIN <= number <= INT64_MAX else None
 
 
 # Runs before the routes below are added to the app, so their rules can use the converter.
 bp.record_once(lambda state: state.app.url_map.converters.setdefault("row_id", RowIdConverter))
+# Bounds on what a read may ask for, checked before the query string is parsed (README "The API"). The query
+# limit leaves room under gunicorn's longest request line (8190 bytes, serve.py) for the method and path.
+MAX_QUERY_BYTES = 6 * 1024
+MAX_QUERY_PARAMETERS = 500
 # Saltcorn (Express) also answers `/api/books/`; clients that add the slash keep working.
 TRAILING_SLASH_OK = {"strict_slashes": False}
+
+
+@bp.before_request
+def limit_query_string() -> None:
+    """:raises QueryTooLong: over 8 KiB of query string. :raises TooManyParameters: over 500 parameters."""
+    query_string = request.query_string
+    if len(query_string) > MAX_QUERY_BYTES:
+        raise QueryTooLong(f"Query string too long (the limit is {MAX_QUERY_BYTES // 1024} KiB)")
+    if sum(1 for _ in request.args.items(multi=True)) > MAX_QUERY_PARAMETERS:
+        raise TooManyParameters(f"Too many query parameters (the limit is {MAX_QUERY_PARAMETERS})")
+
+
+@bp.after_app_request
+def api_headers(response: Response) -> Response:
+    """Every answer under /api/, routing errors included, is JSON and must be read as nothing else."""
+    if is_api_path(request.path):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response
 
 
 @bp.after_request

@@ -5,12 +5,13 @@ check for writes), and the access decorator of the API routes.
 import functools
 import sqlite3
 
-from flask import g, request, session
+from flask import current_app, g, request, session
 
 from .body import request_body
 from .csrf import FORM_FIELD as CSRF_FIELD, is_valid_csrf_token, new_csrf_token, sent_csrf_token
 from .db import get_db
-from .errors import BadRequest, CsrfFailed, InvalidToken, NotAuthorized, NotFound
+from .errors import BadRequest, CsrfFailed, InvalidToken, NotAuthorized, NotFound, TooManyFailedAttempts
+from .login_limits import LoginLimiter
 from .metadata import PUBLIC_ROLE_ID, Table, load_table, load_table_by_id
 from .users import User, find_user_by_token
 
@@ -19,6 +20,10 @@ UNUSABLE_TOKEN = ""  # stands for a malformed credential: it matches no user, so
 SESSION_USER_ID = "_saltapi_user_id"
 SESSION_EMAIL = "_saltapi_email"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Unknown tokens from one address: after this many in the window, that address's token requests must wait.
+TOKEN_MAX_FAILURES = 20
+TOKEN_WINDOW_SECONDS = 5 * 60
+TOKEN_LIMITER_KEY = "saltapi_token_limiter"  # in app.extensions; tests put a limiter with their own clock there
 
 
 def bearer_token() -> str | None:
@@ -85,6 +90,35 @@ def session_csrf_token() -> str | None:
     return sent_csrf_token(request_body().pop(CSRF_FIELD, None))
 
 
+def token_limiter() -> LoginLimiter:
+    """Counts unknown tokens per address, in the same shared table as failed sign-ins, with its own limits."""
+    return current_app.extensions.setdefault(
+        TOKEN_LIMITER_KEY, LoginLimiter(max_failures=TOKEN_MAX_FAILURES, window_seconds=TOKEN_WINDOW_SECONDS)
+    )
+
+
+def token_limit_key() -> str:
+    return f"token-address:{request.remote_addr}"
+
+
+def user_from_token(db: sqlite3.Connection, token: str) -> User:
+    """The token's owner. An address that sent too many unknown tokens lately must wait, whatever it sends now,
+    so guessing tokens from one address is slow; a correct token never counts as a failure.
+
+    :raises TooManyFailedAttempts: while this address is blocked.
+    :raises InvalidToken: when the token matches no user (counted against the address).
+    """
+    limiter, key = token_limiter(), token_limit_key()
+    wait = limiter.retry_after(db, key)
+    if wait is not None:
+        raise TooManyFailedAttempts(wait)
+    user = find_user_by_token(db, token)
+    if user is None:
+        limiter.record_failure(db, key)
+        raise InvalidToken()
+    return user
+
+
 def caller_from_request(db: sqlite3.Connection) -> User | None:
     """The user behind the request's credentials, or None for the public (SPEC §3).
 
@@ -92,14 +126,12 @@ def caller_from_request(db: sqlite3.Connection) -> User | None:
     must carry the session's CSRF token, since a browser sends the cookie along with any site's request.
 
     :raises InvalidToken: when a token is sent and matches no user.
+    :raises TooManyFailedAttempts: when a token is sent from an address that sent too many unknown ones.
     :raises CsrfFailed: for a cookie-only write without the session's CSRF token.
     """
     token = token_from_request()
     if token is not None:
-        user = find_user_by_token(db, token)
-        if user is None:
-            raise InvalidToken()
-        return user
+        return user_from_token(db, token)
     user = session_user(db)
     if user is not None and request.method not in SAFE_METHODS and not is_valid_csrf_token(session_csrf_token()):
         raise CsrfFailed()
@@ -115,8 +147,9 @@ def caller_may_read(table_name: str) -> bool:
 def resolve_table(db: sqlite3.Connection, table_name: str, numeric_id: bool) -> Table:
     """:raises NotFound: when no table has that name (or, where `numeric_id` allows, that id)."""
     table = load_table(db, table_name)
-    # Names never start with a digit, so digits can only be an id.
-    if table is None and numeric_id and table_name.isascii() and table_name.isdigit():
+    # Names never start with a digit, so digits can only be an id; one past 64 bits names nothing (and SQLite
+    # could not even take it as a parameter).
+    if table is None and numeric_id and table_name.isascii() and table_name.isdigit() and len(table_name) < 19:
         table = load_table_by_id(db, int(table_name))
     if table is None:
         raise NotFound()
@@ -142,6 +175,8 @@ def table_access(kind: str, numeric_id: bool = False):
                 raise NotAuthorized()
             g.saltapi_user = user
             g.saltapi_role_id = role_id
+            if "row_id" in kwargs and kwargs["row_id"] is None:  # outside signed 64 bits: no row has that id
+                raise NotFound()
             return view(table, **kwargs)
 
         return wrapped

@@ -74,10 +74,11 @@ def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     db.execute("BEGIN IMMEDIATE")
     try:
         yield db
+        db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        if db.in_transaction:  # a failed COMMIT can leave the transaction open too
+            db.execute("ROLLBACK")
         raise
-    db.execute("COMMIT")
 
 
 def quote_identifier(name: str) -> str:

@@ -48,6 +48,16 @@ class CsrfFailed(ApiError):
         super().__init__(message)
 
 
+class TooManyFailedAttempts(ApiError):
+    """Too many unknown tokens from this address lately; `Retry-After` says how many seconds to wait."""
+
+    status = 429
+
+    def __init__(self, retry_after: int, message: str = "Too many failed attempts; try again later"):
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 class NotFound(ApiError):
     status = 404
 
@@ -57,6 +67,14 @@ class NotFound(ApiError):
 
 class PayloadTooLarge(ApiError):
     status = 413
+
+
+class QueryTooLong(ApiError):
+    status = 414
+
+
+class TooManyParameters(ApiError):
+    status = 400
 
 
 HTTP_MESSAGES = {
@@ -94,6 +112,18 @@ def handle_integrity_error(error: sqlite3.IntegrityError) -> Response:
     return json_error("The change breaks a constraint of the table", 400)
 
 
+# SQLite's words for a database that cannot be used right now, as opposed to a bug in a statement.
+UNAVAILABLE_MESSAGES = ("database is locked", "disk i/o error", "database or disk is full", "unable to open database")
+
+
+def handle_operational_error(error: sqlite3.OperationalError):
+    """The disk or the lock failed, not the request: a 503 the client may retry; anything else is a bug."""
+    if not is_api_path(request.path) or not str(error).lower().startswith(UNAVAILABLE_MESSAGES):
+        return handle_unexpected_error(error)
+    log.error("database unavailable on %s %s: %s", request.method, request.path, error)
+    return json_error("The database is unavailable right now; try again", 503, {"Retry-After": "1"})
+
+
 def handle_unexpected_error(error: Exception):
     if not is_api_path(request.path):
         raise error
@@ -105,4 +135,5 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(ApiError, handle_api_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(sqlite3.IntegrityError, handle_integrity_error)
+    app.register_error_handler(sqlite3.OperationalError, handle_operational_error)
     app.register_error_handler(Exception, handle_unexpected_error)

@@ -1,4 +1,5 @@
-"""Slowing down password guessing: failed sign-ins counted per account and per address, across processes."""
+"""Slowing down guessing: failed sign-ins (per account and address) and unknown API tokens (per address), counted
+across processes."""
 
 import sqlite3
 import time
@@ -8,14 +9,16 @@ from .db import placeholders, transaction
 
 MAX_FAILURES = 10
 WINDOW_SECONDS = 15 * 60
+# Limiters with different windows share one table: nothing younger than the longest window in use is pruned.
+KEEP_SECONDS = WINDOW_SECONDS
 
 
 class LoginLimiter:
     """Remembers when sign-ins failed; a key with MAX_FAILURES failures in the last WINDOW_SECONDS must wait.
 
-    Keys are e.g. "account:<email>" and "address:<ip>". The failures live in the database, so every worker
-    process of a server counts the same ones, and a restart forgets nothing. The clock (wall time, which all
-    processes share) is injectable so tests need no sleeping.
+    Keys are e.g. "account:<email>" and "address:<ip>" (sign-ins) or "token-address:<ip>" (unknown API tokens).
+    The failures live in the database, so every worker process of a server counts the same ones, and a restart
+    forgets nothing. The clock (wall time, which all processes share) is injectable so tests need no sleeping.
     """
 
     def __init__(
@@ -47,7 +50,8 @@ class LoginLimiter:
         """Count a failure against each key; failures that left the window are forgotten on the way."""
         now = self.clock()
         with transaction(db):
-            db.execute("DELETE FROM _sc_login_failures WHERE at <= ?", (now - self.window_seconds,))
+            keep = max(self.window_seconds, KEEP_SECONDS)
+            db.execute("DELETE FROM _sc_login_failures WHERE at <= ?", (now - keep,))
             db.executemany("INSERT INTO _sc_login_failures (key, at) VALUES (?, ?)", [(key, now) for key in keys])
 
     def reset(self, db: sqlite3.Connection, *keys: str) -> None:

@@ -117,14 +117,23 @@ class LiveServer:
     """A real `python app.py` process on 127.0.0.1, on a database of its own."""
 
     def __init__(
-        self, db_path: Path, log_path: Path, extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None
+        self,
+        db_path: Path,
+        log_path: Path,
+        extra_args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+        new_session: bool = False,
     ):
         self.db_path = db_path
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(log_path, "w+b")
         command = [sys.executable, "app.py", "--port", str(self.port), "--db", str(db_path), *extra_args]
-        self.process = subprocess.Popen(command, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        # In a session of its own, the server and its workers form one process group, which
+        # os.killpg(server.process.pid, ...) ends at once (tests/test_crash.py).
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=new_session
+        )
 
     def wait_until_up(self) -> None:
         deadline = time.monotonic() + SERVER_START_SECONDS
@@ -154,10 +163,14 @@ class LiveServer:
 
 @contextlib.contextmanager
 def running_server(
-    db_path: Path, log_path: Path, extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None
+    db_path: Path,
+    log_path: Path,
+    extra_args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+    new_session: bool = False,
 ):
     """A server for the block; `env` replaces the whole environment of the process (None inherits ours)."""
-    server = LiveServer(db_path, log_path, extra_args, env)
+    server = LiveServer(db_path, log_path, extra_args, env, new_session)
     try:
         server.wait_until_up()
         yield server

@@ -1,5 +1,7 @@
 """The connection helpers: pragmas on every connection, all-or-nothing transactions, identifier quoting."""
 
+import sqlite3
+
 import pytest
 
 from saltapi.db import connect, quote_identifier, transaction
@@ -35,3 +37,22 @@ def test_transaction_rolls_back_everything_on_error(db_path):
 )
 def test_quote_identifier(name, quoted):
     assert quote_identifier(name) == quoted
+
+
+class FailingCommit(sqlite3.Connection):
+    def execute(self, sql, *args):
+        if sql == "COMMIT":
+            raise sqlite3.OperationalError("disk I/O error")
+        return super().execute(sql, *args)
+
+
+def test_a_failing_commit_leaves_no_transaction_open(db_path):
+    db = sqlite3.connect(db_path, isolation_level=None, factory=FailingCommit)
+    try:
+        with pytest.raises(sqlite3.OperationalError):
+            with transaction(db):
+                db.execute("INSERT INTO publisher (name) VALUES ('never')")
+        assert not db.in_transaction
+        assert db.execute("SELECT count(*) FROM publisher WHERE name = 'never'").fetchone()[0] == 0
+    finally:
+        db.close()

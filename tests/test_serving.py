@@ -78,3 +78,13 @@ def test_worker_and_thread_counts_must_be_positive(tmp_path):
         )  # fmt: skip
         assert result.returncode == 2
         assert "must be a whole number of at least 1" in result.stderr
+
+
+def test_a_long_query_string_gets_the_apis_json_414_through_gunicorn(live_server):
+    response = requests.get(f"{live_server.url}/api/books", params={"author": "a" * 7000}, timeout=TIMEOUT)
+    assert (response.status_code, response.json()) == (414, {"error": "Query string too long (the limit is 6 KiB)"})
+
+
+def test_row_ids_are_ascii_digits_only(live_server):
+    assert requests.get(f"{live_server.url}/api/books/%D9%A1", timeout=TIMEOUT).status_code == 404  # "١"
+    assert requests.get(f"{live_server.url}/api/books/1", timeout=TIMEOUT).status_code == 200
