@@ -35,8 +35,9 @@ may read are listed, and write operations only where it may write. Without crede
 
 Every answer is JSON: `{{"success": ...}}`, or `{{"error": "<message>"}}` with status 400 (bad input), 401 (not
 allowed, or a token that matches no user), 404 (unknown table, row, field or route), 405 (wrong method; the
-`Allow` header lists the right ones) or 413 (a body over 1 MiB). Table and field names are case-sensitive;
-a trailing slash on any route is accepted.
+`Allow` header lists the right ones), 413 (a body over 1 MiB), 414 (a query string over 6 KiB) or 429 (too many
+unknown tokens from the caller's address lately; `Retry-After` says how many seconds to wait). Over 500 query
+parameters is a 400. Table and field names are case-sensitive; a trailing slash on any route is accepted.
 
 {TOKEN_PLACES} Without a token, a browser session signed in to the web UI authenticates too; a write it
 authenticates needs the session's CSRF token in the `X-CSRF-Token` header (else 403)."""
@@ -205,12 +206,26 @@ ERROR_RESPONSES = {
 ERROR_NAMES = {
     400: "BadRequest", 401: "NotAuthorized", 404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"
 }  # fmt: skip
-READ_ERRORS = (400, 401, 404)
-WRITE_ERRORS = (400, 401, 404, 413)
+# Limits any route may hit, before the route itself is looked at; written out in each operation that may give them.
+LIMIT_ERRORS = {
+    414: error_response("The query string is over 6 KiB."),
+    429: error_response(
+        "Too many tokens that match no user came from the caller's address lately; until the wait is over, any"
+        " request with a token from there gets this answer.",
+        {"Retry-After": header("How many seconds to wait.")},
+    ),
+}
+READ_ERRORS = (400, 401, 404, 414, 429)
+WRITE_ERRORS = (400, 401, 404, 413, 414, 429)
+DOCUMENT_ERRORS = (400, 401, 414, 429)
 
 
 def error_refs(statuses: Iterable[int]) -> dict:
-    return {str(status): {"$ref": f"#/components/responses/{ERROR_NAMES[status]}"} for status in statuses}
+    return {str(status): LIMIT_ERRORS.get(status) or error_ref(status) for status in statuses}
+
+
+def error_ref(status: int) -> dict:
+    return {"$ref": f"#/components/responses/{ERROR_NAMES[status]}"}
 
 
 def envelope(schema: dict) -> dict:
@@ -708,6 +723,6 @@ def document_operation() -> dict:
         "parameters": [shared("access_token")],
         "responses": {
             "200": {"description": "An OpenAPI 3.1 document.", "content": json_content({"type": "object"})},
-            **error_refs((400, 401)),
+            **error_refs(DOCUMENT_ERRORS),
         },
     }
