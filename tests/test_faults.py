@@ -17,6 +17,7 @@ from saltapi.auth import SESSION_EMAIL, SESSION_USER_ID
 from saltapi.csrf import SESSION_KEY as CSRF_SESSION_KEY
 from saltapi.db import connect
 from saltapi.fixtures import dump_fixture, load_fixture
+from test_soak import check_file
 
 CSRF = "fault-injection-csrf-token"
 
@@ -88,15 +89,6 @@ def stored(db_path) -> dict:
     try:
         schema = [tuple(row) for row in db.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name")]
         return dump_fixture(db, with_secrets=True) | {"schema": schema}
-    finally:
-        db.close()
-
-
-def check_file(db_path) -> None:
-    db = sqlite3.connect(db_path)
-    try:
-        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        assert db.execute("PRAGMA foreign_key_check").fetchall() == []
     finally:
         db.close()
 
