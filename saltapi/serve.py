@@ -41,6 +41,9 @@ def serve(app: Flask, host: str, port: int, workers: int, threads: int) -> None:
             "accesslog": "-",
             "access_log_format": ACCESS_LOG_FORMAT,
             "graceful_timeout": 5,
+            # gunicorn 27's runtime control socket has one path per user: several saltapi instances (a test
+            # suite starts many) would take it from each other, and saltapi needs no runtime control.
+            "control_socket_disable": True,
             # gunicorn's longest (default 4094): room for the API's own 6 KiB query limit, which answers in JSON.
             "limit_request_line": 8190,
             # A sync worker is silent while it streams a long list to a slow client; 30 s would kill it.
