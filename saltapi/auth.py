@@ -13,7 +13,7 @@ from .db import get_db
 from .errors import BadRequest, CsrfFailed, InvalidToken, NotAuthorized, NotFound, TooManyFailedAttempts
 from .login_limits import LoginLimiter
 from .metadata import PUBLIC_ROLE_ID, Table, load_table, load_table_by_id
-from .users import User, find_user_by_token
+from .users import User, find_user_by_token, user_from_row
 
 TOKEN_KEY = "access_token"
 UNUSABLE_TOKEN = ""  # stands for a malformed credential: it matches no user, so it fails loudly
@@ -78,7 +78,7 @@ def session_user(db: sqlite3.Connection) -> User | None:
     row = db.execute("SELECT id, email, role_id FROM _sc_users WHERE id = ?", (user_id,)).fetchone()
     if row is None or row["email"] != session.get(SESSION_EMAIL):
         return None
-    return User(id=row["id"], email=row["email"], role_id=row["role_id"])
+    return user_from_row(row)
 
 
 def session_csrf_token() -> str | None:

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .db import quote_identifier as q, transaction
+from .db import transaction
 from .metadata import ADMIN_ROLE_ID, USERS_TABLE_NAME, referencing_fields, roles
+from .rows import exists
 
 MIN_FIXTURE_TOKEN_LENGTH = 6
 MIN_PASSWORD_LENGTH = 8  # for passwords chosen in the web UI; fixtures and the CLI are the operator's business
@@ -243,8 +244,7 @@ def delete_account(db: sqlite3.Connection, user_id: int) -> Account:
         if account.role_id == ADMIN_ROLE_ID and not other_admins(db, user_id):
             raise UserError(f"{account.email} is the last admin and cannot be deleted")
         for table_name, field_name in referencing_fields(db, USERS_TABLE_NAME):
-            sql = f"SELECT 1 FROM {q(table_name)} WHERE {q(field_name)} = ? LIMIT 1"
-            if db.execute(sql, (user_id,)).fetchone() is not None:
+            if exists(db, table_name, field_name, user_id):
                 raise UserError(
                     f"{account.email} cannot be deleted: rows of {table_name} refer to this user in"
                     f" {field_name}; change or delete those rows first"

@@ -178,6 +178,7 @@ def test_unexpected_errors_are_json_500(app, client, monkeypatch):
     app.testing = False  # let the error handler answer instead of re-raising into the test
     response = client.get("/api/books/count")
     assert (response.status_code, response.json) == (500, {"error": "Internal server error"})
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
 def test_a_negative_id_chosen_on_insert_stays_reachable(client):
