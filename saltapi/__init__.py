@@ -12,9 +12,12 @@ from pathlib import Path
 from flask import Flask, request
 from flask.sessions import SecureCookieSessionInterface
 
-from . import api, cli, db, row_admin, table_admin, useradmin, web, web_auth
+from . import cli, db
+from .api import views as api_views
 from .errors import register_error_handlers
-from .login_limits import LoginLimiter
+from .store.connection import DEFAULT_DATABASE
+from .store.login_limits import LoginLimiter
+from .web import account, pages, row_admin, table_admin, useradmin
 
 
 @dataclass
@@ -44,7 +47,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def init_app(app: Flask) -> None:
-    app.config.setdefault("DATABASE", os.environ.get("SALTAPI_DB") or db.DEFAULT_DATABASE)
+    app.config.setdefault("DATABASE", os.environ.get("SALTAPI_DB") or DEFAULT_DATABASE)
     Path(app.config["DATABASE"]).parent.mkdir(parents=True, exist_ok=True)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = os.environ.get("SALTAPI_SECRET_KEY") or stored_secret_key(app.config["DATABASE"])
@@ -52,8 +55,8 @@ def init_app(app: Flask) -> None:
     init_session(app)
     db.init_app(app)
     register_error_handlers(app)
-    app.register_blueprint(api.bp)
-    for blueprint in (web.bp, web_auth.bp, useradmin.bp, table_admin.bp, row_admin.bp):
+    app.register_blueprint(api_views.bp)
+    for blueprint in (pages.bp, account.bp, useradmin.bp, table_admin.bp, row_admin.bp):
         app.register_blueprint(blueprint)
     cli.init_app(app)
 

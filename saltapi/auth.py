@@ -11,9 +11,9 @@ from .body import request_body
 from .csrf import FORM_FIELD as CSRF_FIELD, is_valid_csrf_token, new_csrf_token, sent_csrf_token
 from .db import get_db
 from .errors import BadRequest, CsrfFailed, InvalidToken, NotAuthorized, NotFound, TooManyFailedAttempts
-from .login_limits import LoginLimiter
-from .metadata import PUBLIC_ROLE_ID, Table, load_table, load_table_by_id
-from .users import User, find_user_by_token, user_from_row
+from .store.login_limits import LoginLimiter
+from .store.metadata import PUBLIC_ROLE_ID, Table, load_table, load_table_by_id
+from .store.users import User, find_user_by_token, user_from_row
 
 TOKEN_KEY = "access_token"
 UNUSABLE_TOKEN = ""  # stands for a malformed credential: it matches no user, so it fails loudly

@@ -13,11 +13,12 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from .csv_io import CsvError, check_import, export_csv, import_csv, parse_csv
-from .db import connect, get_db, init_db, transaction
+from .store.connection import connect, init_db, transaction
+from .db import get_db
 from .demo import demo_lines, reset_demo
 from .fixtures import FixtureError, count_rows, dump_fixture, load_fixture
-from .metadata import resolve_role, roles
-from .users import User, UserError, find_user, generate_token, insert_user, remove_token
+from .store.metadata import resolve_role, roles
+from .store.users import User, UserError, find_user, generate_token, insert_user, remove_token
 
 
 def existing_user(email: str) -> User:

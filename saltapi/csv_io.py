@@ -11,10 +11,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TextIO
 
-from .db import transaction
+from .store.connection import transaction
 from .errors import ApiError
-from .metadata import Table, load_table
-from .rows import Query, build_insert, exists, select_rows
+from .store.metadata import Table, load_table
+from .store.rows import Query, build_insert, exists, select_rows
 from .writes import check_references, check_unique, validate_values
 
 

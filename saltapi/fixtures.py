@@ -6,15 +6,15 @@ import secrets
 import sqlite3
 from collections.abc import Callable, Mapping
 
-from .db import placeholders, quote_identifier as q, transaction
+from .store.connection import placeholders, quote_identifier as q, transaction
 from .errors import ApiError
-from .metadata import (
+from .store.metadata import (
     ADMIN_ROLE_ID, BUILT_IN_ROLES, DEFAULT_SETTINGS, USER_ROLE_ID, USERS_SQL_NAME, USERS_TABLE_NAME, Field, load_table,
     roles, table_names,
 )  # fmt: skip
-from .rows import Query, build_insert, select_rows
-from .tables import DefinitionError, TableDefinition, create_tables, drop_all_tables
-from .users import UserError, insert_user, set_fixture_token, set_fixture_token_hash
+from .store.rows import Query, build_insert, select_rows
+from .store.tables import DefinitionError, TableDefinition, create_tables, drop_all_tables
+from .store.users import UserError, insert_user, set_fixture_token, set_fixture_token_hash
 from .writes import check_unique, validate_values
 
 KEY_TO = re.compile(r"Key to (\S+)")
@@ -254,22 +254,3 @@ def dump_fixture(db: sqlite3.Connection, with_secrets: bool = False) -> dict:
     if settings:  # only settings someone changed, so a dump without any stays in SPEC §8's three keys
         dumped["settings"] = settings
     return dumped
-
-
-def take_snapshot(db: sqlite3.Connection) -> sqlite3.Connection:
-    """An in-memory copy of the whole database (schema, rows, users, sequences), for `restore_snapshot`."""
-    snapshot = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-    db.backup(snapshot)
-    return snapshot
-
-
-def restore_snapshot(snapshot: sqlite3.Connection, db: sqlite3.Connection) -> None:
-    """Make the database behind `db` an exact copy of the snapshot again, with SQLite's backup API.
-
-    Safe while other connections and processes use the file: the copy is one write transaction under
-    SQLite's own locks, so a reader sees the old database or the new one, never a mix, and a file in WAL
-    mode stays in it. The restored metadata version is a new random number: the old one may already name
-    other metadata in some process's cache (db.MetadataCache compares versions for equality only).
-    """
-    snapshot.execute("UPDATE _sc_metadata_version SET version = ?", (secrets.randbits(62),))
-    snapshot.backup(db)

@@ -25,10 +25,12 @@ from flask.testing import FlaskClient
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from . import create_app
-from .db import connect, get_db
+from .store.connection import connect
+from .db import get_db
 from .demo import demo_data
-from .fixtures import FixtureError, load_fixture, restore_snapshot, take_snapshot
-from .users import find_user, generate_token
+from .fixtures import FixtureError, load_fixture
+from .store.snapshots import restore_snapshot, take_snapshot
+from .store.users import find_user, generate_token
 
 FIXTURE_FILE_OPTION = "saltapi_fixture_file"
 FIXTURE_MARKER = "saltapi_fixture"

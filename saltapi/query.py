@@ -9,9 +9,9 @@ from dataclasses import dataclass, replace
 from werkzeug.datastructures import MultiDict
 
 from .errors import BadRequest
-from .metadata import Field, Table, load_table, sql_table_name
-from .rows import Condition, Dereference, FullText, Query, Summary
-from .types import InvalidValue, convert
+from .store.metadata import Field, Table, load_table, sql_table_name
+from .store.rows import Condition, Dereference, FullText, Query, Summary
+from .store.types import InvalidValue, convert
 
 RESERVED_KEYS = frozenset(
     {

@@ -8,8 +8,8 @@ from flask import Flask
 from .db import get_db
 from .demo import demo_tables
 from .fixtures import load_fixture
-from .metadata import table_names
-from .users import has_users
+from .store.metadata import table_names
+from .store.users import has_users
 
 FIRST_USER_PAGE = "/auth/create_first_user on the address below"
 

@@ -3,11 +3,11 @@
 import sqlite3
 from collections.abc import Mapping
 
-from .db import transaction
+from .store.connection import transaction
 from .errors import BadRequest, NotFound
-from .metadata import Table, referencing_fields, sql_table_name
-from .rows import build_delete, build_insert, build_update, exists
-from .types import InvalidValue, parse_value, to_integer
+from .store.metadata import Table, referencing_fields, sql_table_name
+from .store.rows import build_delete, build_insert, build_update, exists
+from .store.types import InvalidValue, parse_value, to_integer
 
 
 def validate_values(table: Table, body: Mapping, row_id: int | None = None) -> dict:

@@ -14,7 +14,8 @@ import pytest
 import requests
 
 from saltapi import create_app
-from saltapi.db import connect, get_db, init_db
+from saltapi.store.connection import connect, init_db
+from saltapi.db import get_db
 from saltapi.fixtures import dump_fixture, load_fixture
 
 ROOT = Path(__file__).resolve().parent.parent

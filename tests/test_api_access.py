@@ -3,9 +3,10 @@
 import pytest
 
 from conftest import TOKENS, bearer
-from saltapi.db import get_db, transaction
-from saltapi.metadata import Field, load_table
-from saltapi.tables import TableDefinition, create_tables
+from saltapi.store.connection import transaction
+from saltapi.db import get_db
+from saltapi.store.metadata import Field, load_table
+from saltapi.store.tables import TableDefinition, create_tables
 from saltapi.writes import insert_row
 
 ROLE_IDS = {"admin": 1, "staff": 40, "user": 80, "public": 100}

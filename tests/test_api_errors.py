@@ -174,7 +174,7 @@ def test_unexpected_errors_are_json_500(app, client, monkeypatch):
     def explode(*args):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("saltapi.api.count_rows", explode)
+    monkeypatch.setattr("saltapi.api.views.count_rows", explode)
     app.testing = False  # let the error handler answer instead of re-raising into the test
     response = client.get("/api/books/count")
     assert (response.status_code, response.json) == (500, {"error": "Internal server error"})

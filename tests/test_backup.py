@@ -13,7 +13,7 @@ import requests
 import saltapi.cli
 from conftest import ROOT, running_server
 from saltapi import create_app
-from saltapi.db import connect
+from saltapi.store.connection import connect
 from saltapi.fixtures import load_fixture
 from test_soak import HEADERS, ITEMS, NODES, TABLES, check_file
 

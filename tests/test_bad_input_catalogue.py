@@ -10,11 +10,12 @@ import pytest
 import requests
 
 from conftest import TOKENS, WebActions, bearer
-from saltapi.db import connect, get_db, transaction
+from saltapi.store.connection import connect, transaction
+from saltapi.db import get_db
 from saltapi.fixtures import dump_fixture
-from saltapi.metadata import Field
-from saltapi.tables import TableDefinition, create_tables
-from saltapi.users import delete_account, generate_token, remove_token
+from saltapi.store.metadata import Field
+from saltapi.store.tables import TableDefinition, create_tables
+from saltapi.store.users import delete_account, generate_token, remove_token
 
 ADMIN = bearer(TOKENS["admin"])
 STAFF = bearer(TOKENS["staff"])

@@ -14,7 +14,8 @@ from playwright.sync_api import expect, sync_playwright
 
 from conftest import bearer, load_data, running_server
 from saltapi import create_app
-from saltapi.db import connect, get_db
+from saltapi.store.connection import connect
+from saltapi.db import get_db
 from saltapi.fixtures import load_fixture
 
 CHROMIUM = "/usr/bin/chromium"

@@ -14,8 +14,9 @@ from werkzeug.security import generate_password_hash
 
 from conftest import ROOT, TOKENS, bearer
 from saltapi import create_app
-from saltapi.db import connect, get_db
-from saltapi.users import check_password
+from saltapi.store.connection import connect
+from saltapi.db import get_db
+from saltapi.store.users import check_password
 
 UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
@@ -24,7 +25,7 @@ UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9
 def fast_hashing(monkeypatch):
     """One PBKDF2 round instead of scrypt: these tests are about the commands, not the hash's strength."""
     fast = functools.partial(generate_password_hash, method="pbkdf2:sha256:1")
-    monkeypatch.setattr("saltapi.users.generate_password_hash", fast)
+    monkeypatch.setattr("saltapi.store.users.generate_password_hash", fast)
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ import pytest
 
 from conftest import ROOT, TOKENS, bearer, load_data
 from saltapi import create_app
-from saltapi.db import connect, get_db
+from saltapi.store.connection import connect
+from saltapi.db import get_db
 from saltapi.fixtures import dump_fixture, load_fixture
 
 BOOKS_CSV = "id,author,pages,publisher\n1,Herman Melville,967,\n2,Leo Tolstoy,728,1\n"

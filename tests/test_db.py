@@ -4,7 +4,7 @@ import sqlite3
 
 import pytest
 
-from saltapi.db import connect, quote_identifier, transaction
+from saltapi.store.connection import connect, quote_identifier, transaction
 
 
 def test_every_connection_enforces_keys_and_waits_for_locks(db_path):

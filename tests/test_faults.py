@@ -10,12 +10,12 @@ from collections.abc import Callable
 
 import pytest
 
-import saltapi.db
+import saltapi.store.connection
 from conftest import TABLE_IDS, TOKENS, bearer
 from saltapi import create_app
 from saltapi.auth import SESSION_EMAIL, SESSION_USER_ID
 from saltapi.csrf import SESSION_KEY as CSRF_SESSION_KEY
-from saltapi.db import connect
+from saltapi.store.connection import connect
 from saltapi.fixtures import dump_fixture, load_fixture
 from test_soak import check_file
 
@@ -56,7 +56,7 @@ class FaultyCursor(sqlite3.Cursor):
         return super().execute(sql, parameters)
 
 
-class FaultyConnection(saltapi.db.Connection):
+class FaultyConnection(saltapi.store.connection.Connection):
     """saltapi's connection, with every statement counted (and one of them failing) by FAULTS."""
 
     def execute(self, sql, parameters=(), /):
@@ -78,7 +78,7 @@ class FaultyConnection(saltapi.db.Connection):
 @pytest.fixture(autouse=True)
 def faulty_connections(monkeypatch):
     """Every connection saltapi opens during the test can be made to fail."""
-    monkeypatch.setattr(saltapi.db, "Connection", FaultyConnection)
+    monkeypatch.setattr(saltapi.store.connection, "Connection", FaultyConnection)
     FAULTS.disarm()
     yield
     FAULTS.disarm()

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import TOKENS, bearer
 from saltapi.fixtures import FixtureError, dump_fixture, load_fixture
-from saltapi.metadata import get_setting
+from saltapi.store.metadata import get_setting
 
 
 def state(db) -> dict:

@@ -9,9 +9,9 @@ import pytest
 
 from conftest import TOKENS, bearer, load_data
 from saltapi import create_app
-from saltapi.db import connect, init_db
+from saltapi.store.connection import connect, init_db
 from saltapi.fixtures import FixtureError, dump_fixture, load_fixture
-from saltapi.metadata import load_table
+from saltapi.store.metadata import load_table
 
 
 def state(db) -> dict:

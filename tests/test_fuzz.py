@@ -16,7 +16,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from conftest import TOKENS, bearer
-from saltapi.types import INT64_MAX, INT64_MIN
+from saltapi.store.types import INT64_MAX, INT64_MIN
 
 DOCUMENT = "/api/openapi.json"
 CHECKS = [

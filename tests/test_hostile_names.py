@@ -5,12 +5,13 @@ from urllib.parse import quote
 
 import pytest
 
-import saltapi.db
+import saltapi.store.connection
 
 from conftest import TOKENS, bearer
-from saltapi.db import get_db, transaction
-from saltapi.metadata import Field
-from saltapi.tables import TableDefinition, create_tables
+from saltapi.store.connection import transaction
+from saltapi.db import get_db
+from saltapi.store.metadata import Field
+from saltapi.store.tables import TableDefinition, create_tables
 
 ADMIN = bearer(TOKENS["admin"])
 HOSTILE = ['books"; drop table users; --', 'a"b', "select", "name[foo]", "x; drop table users", "books'--", "books/**/"]
@@ -79,7 +80,7 @@ def test_sql_keywords_work_as_names(client, keyword_table):
     assert client.delete(f"/api/select/{second}").json == {"success": True}
 
 
-class RecordingConnection(saltapi.db.Connection):
+class RecordingConnection(saltapi.store.connection.Connection):
     """Keeps the SQL text handed to execute() before SQLite binds anything (trace callbacks show it expanded)."""
 
     statements: list[str] = []

@@ -2,22 +2,22 @@
 
 import pytest
 
-import saltapi.metadata
+import saltapi.store.metadata
 from conftest import TOKENS, bearer
-from saltapi.db import connect
+from saltapi.store.connection import connect
 
 
 @pytest.fixture
 def reads(monkeypatch) -> list[str]:
     """Names of the tables whose metadata was read from the database."""
     calls = []
-    read_table = saltapi.metadata.read_table
+    read_table = saltapi.store.metadata.read_table
 
     def counting_read_table(db, name):
         calls.append(name)
         return read_table(db, name)
 
-    monkeypatch.setattr(saltapi.metadata, "read_table", counting_read_table)
+    monkeypatch.setattr(saltapi.store.metadata, "read_table", counting_read_table)
     return calls
 
 

@@ -8,9 +8,10 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from conftest import TOKENS, bearer
-from saltapi.db import get_db, transaction
-from saltapi.metadata import Field
-from saltapi.tables import TableDefinition, create_tables
+from saltapi.store.connection import transaction
+from saltapi.db import get_db
+from saltapi.store.metadata import Field
+from saltapi.store.tables import TableDefinition, create_tables
 
 DOCUMENT = "/api/openapi.json"
 ROLES = ["admin", "staff", "user", "public"]

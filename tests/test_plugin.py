@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from conftest import ROOT
-from saltapi.db import connect
+from saltapi.store.connection import connect
 from saltapi.pytest_plugin import SaltapiInstance
 
 pytest_plugins = ["pytester"]

@@ -4,20 +4,20 @@ import threading
 
 import pytest
 
-import saltapi.db
+import saltapi.store.pool
 from saltapi.db import get_db
 
 
 @pytest.fixture
 def opened(monkeypatch) -> list:
     connections = []
-    connect = saltapi.db.connect
+    connect = saltapi.store.pool.connect
 
     def recording_connect(path):
         connections.append(connect(path))
         return connections[-1]
 
-    monkeypatch.setattr(saltapi.db, "connect", recording_connect)
+    monkeypatch.setattr(saltapi.store.pool, "connect", recording_connect)
     return connections
 
 
@@ -57,7 +57,7 @@ def test_a_transaction_left_open_is_rolled_back_on_release(app):
 def test_a_forked_child_never_uses_nor_closes_its_parents_connection(app, opened, monkeypatch):
     with app.app_context():
         parent_connection = get_db()
-    monkeypatch.setattr(saltapi.db.os, "getpid", lambda: -1)  # as seen from a forked child
+    monkeypatch.setattr(saltapi.store.pool.os, "getpid", lambda: -1)  # as seen from a forked child
     with app.app_context():
         child_connection = get_db()
         assert child_connection is not parent_connection

@@ -1,7 +1,7 @@
 """The pure SQL builders: quoted identifiers, bound values, stable order."""
 
-from saltapi.metadata import Field, Table
-from saltapi.rows import Condition, Query, build_count, build_delete, build_insert, build_select, build_update
+from saltapi.store.metadata import Field, Table
+from saltapi.store.rows import Condition, Query, build_count, build_delete, build_insert, build_select, build_update
 
 TABLE = Table(
     id=1,

@@ -15,7 +15,7 @@ from pathlib import Path
 import requests
 
 from conftest import TOKENS, running_server
-from saltapi.db import connect
+from saltapi.store.connection import connect
 from saltapi.fixtures import load_fixture
 
 SOAK_SECONDS = float(os.environ.get("SALTAPI_SOAK_SECONDS", "10"))

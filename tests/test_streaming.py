@@ -5,8 +5,9 @@ import sqlite3
 
 import pytest
 
-import saltapi.db
-from saltapi.db import get_db, transaction
+import saltapi.store.pool
+from saltapi.store.connection import transaction
+from saltapi.db import get_db
 from saltapi.responses import ROWS_PER_CHUNK, json_array_chunks
 
 
@@ -21,14 +22,14 @@ def test_chunks_join_into_the_same_json(count):
 @pytest.fixture
 def connections(monkeypatch) -> list[sqlite3.Connection]:
     opened = []
-    connect = saltapi.db.connect
+    connect = saltapi.store.pool.connect
 
     def recording_connect(path):
         db = connect(path)
         opened.append(db)
         return db
 
-    monkeypatch.setattr(saltapi.db, "connect", recording_connect)
+    monkeypatch.setattr(saltapi.store.pool, "connect", recording_connect)
     return opened
 
 

@@ -11,7 +11,7 @@ import requests
 from conftest import TOKENS, bearer, running_server
 from saltapi import create_app
 from saltapi.auth import TOKEN_LIMITER_KEY, TOKEN_MAX_FAILURES, TOKEN_WINDOW_SECONDS
-from saltapi.login_limits import LoginLimiter
+from saltapi.store.login_limits import LoginLimiter
 
 TOO_MANY = {"error": "Too many failed attempts; try again later"}
 NOT_AUTHORIZED = {"error": "Not authorized"}

@@ -2,8 +2,8 @@
 
 import pytest
 
-from saltapi.metadata import Field
-from saltapi.types import InvalidValue, convert, parse_value, to_json
+from saltapi.store.metadata import Field
+from saltapi.store.types import InvalidValue, convert, parse_value, to_json
 
 
 def field(type_name: str, **attributes) -> Field:

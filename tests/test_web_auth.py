@@ -7,10 +7,11 @@ from flask import Flask
 
 from conftest import PASSWORDS, WebActions, bearer, csrf_from
 from saltapi import create_app, init_app
-from saltapi.db import connect, get_db, transaction
-from saltapi.login_limits import MAX_FAILURES, WINDOW_SECONDS, LoginLimiter
+from saltapi.store.connection import connect, transaction
+from saltapi.db import get_db
+from saltapi.store.login_limits import MAX_FAILURES, WINDOW_SECONDS, LoginLimiter
 from saltapi.startup import prepare
-from saltapi.users import find_user
+from saltapi.store.users import find_user
 
 
 class FakeClock:

@@ -6,11 +6,12 @@ import sqlite3
 
 import pytest
 
-import saltapi.tables
+import saltapi.store.tables
 from conftest import TABLE_IDS, TOKENS, bearer
-from saltapi.db import connect, get_db
-from saltapi.metadata import Field
-from saltapi.tables import DefinitionError, add_field
+from saltapi.store.connection import connect
+from saltapi.db import get_db
+from saltapi.store.metadata import Field
+from saltapi.store.tables import DefinitionError, add_field
 
 ADMIN = bearer(TOKENS["admin"])
 BOOKS, PATIENTS, PUBLISHER, NOTES, ITEMS = TABLE_IDS.values()
@@ -19,13 +20,13 @@ BOOKS, PATIENTS, PUBLISHER, NOTES, ITEMS = TABLE_IDS.values()
 @pytest.fixture
 def rebuilds(monkeypatch) -> list[str]:
     """The names of the tables rebuilt during the test (the rest of the changes were ALTER TABLE)."""
-    rebuilt, original = [], saltapi.tables.rebuild_table
+    rebuilt, original = [], saltapi.store.tables.rebuild_table
 
     def recording(db, table_name, *args, **kwargs):
         rebuilt.append(table_name)
         return original(db, table_name, *args, **kwargs)
 
-    monkeypatch.setattr(saltapi.tables, "rebuild_table", recording)
+    monkeypatch.setattr(saltapi.store.tables, "rebuild_table", recording)
     return rebuilt
 
 
@@ -440,7 +441,7 @@ def test_a_failed_schema_change_changes_nothing(client, admin, snapshot, db_path
     def fail(db, names):
         raise DefinitionError("checked and found wanting")
 
-    monkeypatch.setattr(saltapi.tables, "check_keys", fail)
+    monkeypatch.setattr(saltapi.store.tables, "check_keys", fail)
     before, tables_before = snapshot(), schema(db_path)
     response = edit(admin, PATIENTS, "name", label="Full name", required="on", is_unique="on")
     assert response.status_code == 400

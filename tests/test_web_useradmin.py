@@ -6,7 +6,7 @@ import pytest
 
 from conftest import TOKENS, bearer
 from saltapi.db import get_db
-from saltapi.users import find_user
+from saltapi.store.users import find_user
 
 STAFF_ID, USER_ID = 2, 3
 

@@ -6,17 +6,17 @@ from flask import Blueprint, Response, request
 from werkzeug.routing import IntegerConverter
 from werkzeug.wsgi import ClosingIterator
 
-from .auth import caller_from_request, caller_may_read, table_access
-from .body import request_body
-from .db import detach_db, get_db
-from .errors import NotFound, QueryTooLong, TooManyParameters, is_api_path
-from .metadata import ID_FIELD, PUBLIC_ROLE_ID, Table, load_table
+from ..auth import caller_from_request, caller_may_read, table_access
+from ..body import request_body
+from ..db import detach_db, get_db
+from ..errors import NotFound, QueryTooLong, TooManyParameters, is_api_path
+from ..store.metadata import ID_FIELD, PUBLIC_ROLE_ID, Table, load_table
 from .openapi import build_document, load_tables
-from .query import parse_filters, parse_read
-from .responses import json_response, streamed_json
-from .rows import Query, count_rows, distinct_values, get_row, iter_rows, key_options
-from .types import INT64_MAX, INT64_MIN
-from .writes import delete_row, insert_row, update_row
+from ..query import parse_filters, parse_read
+from ..responses import json_response, streamed_json
+from ..store.rows import Query, count_rows, distinct_values, get_row, iter_rows, key_options
+from ..store.types import INT64_MAX, INT64_MIN
+from ..writes import delete_row, insert_row, update_row
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 

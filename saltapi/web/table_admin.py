@@ -6,12 +6,12 @@ from collections.abc import Mapping
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from .db import get_db
-from .metadata import ADMIN_ROLE_ID, Field, Table, load_table, load_table_by_id, referencing_fields, roles, table_names
-from .tables import DefinitionError, add_field, create_table, drop_table, row_count, set_table_roles, update_field
-from .tables import delete_field as drop_field
-from .types import FIELD_TYPES, InvalidValue, to_float, to_integer
-from .web import admin_required, fail, setup_pages
+from ..db import get_db
+from ..store.metadata import ADMIN_ROLE_ID, Field, Table, load_table, load_table_by_id, referencing_fields, roles, table_names
+from ..store.tables import DefinitionError, add_field, create_table, drop_table, row_count, set_table_roles, update_field
+from ..store.tables import delete_field as drop_field
+from ..store.types import FIELD_TYPES, InvalidValue, to_float, to_integer
+from .pages import admin_required, fail, setup_pages
 
 bp = Blueprint("table_admin", __name__, url_prefix="/table")
 setup_pages(bp)

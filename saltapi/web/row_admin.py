@@ -8,14 +8,14 @@ from dataclasses import replace
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
-from .auth import caller_may_read
-from .db import get_db
-from .errors import ApiError, NotFound
-from .metadata import Field, Table, load_table, load_table_by_id, roles
-from .query import parse_read
-from .rows import Query, count_rows, get_row, key_options, select_rows
-from .web import current_user, fail, login_required, setup_pages
-from .writes import delete_row, insert_row, update_row
+from ..auth import caller_may_read
+from ..db import get_db
+from ..errors import ApiError, NotFound
+from ..store.metadata import Field, Table, load_table, load_table_by_id, roles
+from ..query import parse_read
+from ..store.rows import Query, count_rows, get_row, key_options, select_rows
+from .pages import current_user, fail, login_required, setup_pages
+from ..writes import delete_row, insert_row, update_row
 
 bp = Blueprint("row_admin", __name__, url_prefix="/table/<int:table_id>/rows")
 setup_pages(bp)

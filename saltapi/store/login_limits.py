@@ -5,7 +5,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-from .db import placeholders, transaction
+from .connection import placeholders, transaction
 
 MAX_FAILURES = 10
 WINDOW_SECONDS = 15 * 60

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .db import transaction
+from .connection import transaction
 from .metadata import ADMIN_ROLE_ID, USERS_TABLE_NAME, referencing_fields, roles
 from .rows import exists
 

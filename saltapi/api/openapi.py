@@ -7,10 +7,10 @@ may read, and write operations only where it may write. Nothing is cached, so a 
 import sqlite3
 from collections.abc import Iterable, Mapping
 
-from .errors import API_PREFIX
-from .metadata import PUBLIC_ROLE_ID, USERS_TABLE_NAME, Field, Table, load_table, table_names, users_table
-from .query import MAX_SAFE_INTEGER, OPERATORS, PREFIXES, RESERVED_KEYS
-from .types import INT64_MAX
+from ..errors import API_PREFIX
+from ..store.metadata import PUBLIC_ROLE_ID, USERS_TABLE_NAME, Field, Table, load_table, table_names, users_table
+from ..query import MAX_SAFE_INTEGER, OPERATORS, PREFIXES, RESERVED_KEYS
+from ..store.types import INT64_MAX
 
 OPENAPI_VERSION = "3.1.1"
 DOCUMENT_VERSION = "1.0.0"

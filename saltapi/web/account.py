@@ -2,15 +2,15 @@
 
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 
-from .auth import sign_in, sign_out
-from .db import get_db
-from .login_limits import LoginLimiter
-from .metadata import get_setting, roles
-from .users import (
+from ..auth import sign_in, sign_out
+from ..db import get_db
+from ..store.login_limits import LoginLimiter
+from ..store.metadata import get_setting, roles
+from ..store.users import (
     MIN_PASSWORD_LENGTH, User, UserError, check_password, create_first_admin, generate_token, get_account,
     has_users, remove_token,
 )  # fmt: skip
-from .web import current_user, login_required, pop_new_token, safe_next, setup_pages, stash_new_token
+from .pages import current_user, login_required, pop_new_token, safe_next, setup_pages, stash_new_token
 
 bp = Blueprint("web_auth", __name__, url_prefix="/auth")
 LOGGED_IN_COOKIE = "loggedin"  # Saltcorn's marker of a signed-in browser; clients such as pysaltcorn look for it

@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from .db import quote_identifier as q, transaction
+from .connection import quote_identifier as q, transaction
 from .metadata import (
     ADMIN_ROLE_ID, USERS_TABLE_NAME, Field, Table, load_table, load_table_by_id, referencing_fields, roles,
     sql_table_name, table_names,

@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from .db import placeholders, quote_identifier as q
+from .connection import placeholders, quote_identifier as q
 from .metadata import Field, Table
 from .types import bool_to_json, to_json
 

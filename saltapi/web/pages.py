@@ -9,12 +9,12 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, session, url_for
 
-from .auth import session_user
-from .csrf import FORM_FIELD as CSRF_FIELD, csrf_token, is_valid_csrf_token, sent_csrf_token
-from .db import get_db
-from .metadata import ADMIN_ROLE_ID, load_table, roles, table_names
-from .tables import row_count
-from .users import User, has_users
+from ..auth import session_user
+from ..csrf import FORM_FIELD as CSRF_FIELD, csrf_token, is_valid_csrf_token, sent_csrf_token
+from ..db import get_db
+from ..store.metadata import ADMIN_ROLE_ID, load_table, roles, table_names
+from ..store.tables import row_count
+from ..store.users import User, has_users
 
 bp = Blueprint(
     "web", __name__, template_folder="templates", static_folder="static", static_url_path="/saltapi/static"

@@ -4,13 +4,13 @@ user's page with the "API token" card.
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from .db import get_db
-from .metadata import roles
-from .users import (
+from ..db import get_db
+from ..store.metadata import roles
+from ..store.users import (
     MIN_PASSWORD_LENGTH, UserError, create_account, delete_account, generate_token, get_account, list_accounts,
     remove_token, set_role,
 )  # fmt: skip
-from .web import admin_required, current_user, fail, pop_new_token, setup_pages, stash_new_token
+from .pages import admin_required, current_user, fail, pop_new_token, setup_pages, stash_new_token
 
 bp = Blueprint("useradmin", __name__, url_prefix="/useradmin")
 setup_pages(bp)

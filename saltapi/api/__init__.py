@@ -1,0 +1,1 @@
+"""The table-data REST API under /api/: its views and its OpenAPI document."""
