@@ -41,6 +41,12 @@ CREATE TABLE IF NOT EXISTS _sc_fields (
 
 CREATE INDEX IF NOT EXISTS _sc_fields_reftable ON _sc_fields (reftable_name);
 
+-- A table's owner field (SPEC §7a): a Key to users. Deleting the field or the table ends the ownership with it.
+CREATE TABLE IF NOT EXISTS _sc_table_owners (
+    table_id INTEGER PRIMARY KEY REFERENCES _sc_tables (id) ON DELETE CASCADE,
+    field_id INTEGER NOT NULL UNIQUE REFERENCES _sc_fields (id) ON DELETE CASCADE
+) STRICT;
+
 CREATE TABLE IF NOT EXISTS _sc_config (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -72,6 +78,12 @@ BEGIN UPDATE _sc_metadata_version SET version = version + 1; END;
 CREATE TRIGGER IF NOT EXISTS _sc_fields_update AFTER UPDATE ON _sc_fields
 BEGIN UPDATE _sc_metadata_version SET version = version + 1; END;
 CREATE TRIGGER IF NOT EXISTS _sc_fields_delete AFTER DELETE ON _sc_fields
+BEGIN UPDATE _sc_metadata_version SET version = version + 1; END;
+CREATE TRIGGER IF NOT EXISTS _sc_table_owners_insert AFTER INSERT ON _sc_table_owners
+BEGIN UPDATE _sc_metadata_version SET version = version + 1; END;
+CREATE TRIGGER IF NOT EXISTS _sc_table_owners_update AFTER UPDATE ON _sc_table_owners
+BEGIN UPDATE _sc_metadata_version SET version = version + 1; END;
+CREATE TRIGGER IF NOT EXISTS _sc_table_owners_delete AFTER DELETE ON _sc_table_owners
 BEGIN UPDATE _sc_metadata_version SET version = version + 1; END;
 CREATE TRIGGER IF NOT EXISTS _sc_config_insert AFTER INSERT ON _sc_config
 BEGIN UPDATE _sc_metadata_version SET version = version + 1; END;

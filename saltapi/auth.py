@@ -156,8 +156,28 @@ def resolve_table(db: sqlite3.Connection, table_name: str, numeric_id: bool) -> 
     return table
 
 
+def row_owner(table: Table, kind: str, user: User | None, role_id: int, existing_row: bool) -> int | None:
+    """Whose rows the caller may `kind` ("read"/"write"; `existing_row` for an update or delete): None for every
+    row, else the caller's own user id, when the role is too weak but the table has an owner field (SPEC §7a).
+
+    On an owned table, changing an existing row takes the read role too (else only one's own rows), so a caller
+    cannot change or delete what they could not see.
+
+    :raises NotAuthorized: when the caller may reach no row at all (the public owns nothing).
+    """
+    needed = table.min_role(kind)
+    if kind == "write" and existing_row and table.owner_field is not None:
+        needed = min(needed, table.min_role_read)
+    if role_id <= needed:
+        return None
+    if table.owner_field is not None and user is not None:
+        return user.id
+    raise NotAuthorized()
+
+
 def table_access(kind: str, numeric_id: bool = False):
-    """Resolve `<table_name>` and let the view run only for callers whose role may `kind` ("read"/"write") it.
+    """Resolve `<table_name>` and let the view run only for callers whose role may `kind` ("read"/"write") it,
+    or who own rows of it: the view gets `owner`, the user id whose rows alone the caller reaches (None for all).
 
     Order as Saltcorn's api routes: unknown table 404 first, then credentials, then the role check.
     """
@@ -171,13 +191,12 @@ def table_access(kind: str, numeric_id: bool = False):
                 raise BadRequest(f"The {table.name} table is read-only through the API")
             user = caller_from_request(db)
             role_id = PUBLIC_ROLE_ID if user is None else user.role_id
-            if role_id > table.min_role(kind):
-                raise NotAuthorized()
+            owner = row_owner(table, kind, user, role_id, existing_row="row_id" in kwargs)
             g.saltapi_user = user
             g.saltapi_role_id = role_id
             if "row_id" in kwargs and kwargs["row_id"] is None:  # outside signed 64 bits: no row has that id
                 raise NotFound()
-            return view(table, **kwargs)
+            return view(table, owner=owner, **kwargs)
 
         return wrapped
 

@@ -59,11 +59,17 @@ def table_from_fixture(raw: Mapping) -> TableDefinition:
     fields = raw.get("fields", [])
     if not isinstance(fields, list):
         raise FixtureError(f"Table {name}: fields must be a list")
+    if raw.get("ownership_formula") is not None:
+        raise FixtureError(
+            f"Table {name}: ownership_formula is not supported (saltapi does not evaluate formulas);"
+            " name a Key to users in ownership_field_name instead"
+        )
     return TableDefinition(
         name=name,
         fields=tuple(field_from_fixture(field, name) for field in fields if is_stored_field(field)),
         min_role_read=raw.get("min_role_read", ADMIN_ROLE_ID),
         min_role_write=raw.get("min_role_write", ADMIN_ROLE_ID),
+        owner_field=raw.get("ownership_field_name"),
     )
 
 
@@ -232,15 +238,16 @@ def dump_fixture(db: sqlite3.Connection, with_secrets: bool = False) -> dict:
     tables = []
     for name in table_names(db):
         table = load_table(db, name)
-        tables.append(
-            {
-                "name": table.name,
-                "min_role_read": table.min_role_read,
-                "min_role_write": table.min_role_write,
-                "fields": [dump_field(field) for field in table.fields],
-                "rows": select_rows(db, table, Query()),
-            }
-        )
+        dumped_table = {
+            "name": table.name,
+            "min_role_read": table.min_role_read,
+            "min_role_write": table.min_role_write,
+            "fields": [dump_field(field) for field in table.fields],
+            "rows": select_rows(db, table, Query()),
+        }
+        if table.owner_field is not None:  # only where set, so other tables keep SPEC §8's keys
+            dumped_table["ownership_field_name"] = table.owner_field
+        tables.append(dumped_table)
     dumped = {
         "roles": [{"id": role_id, "role": role} for role_id, role in roles(db).items()],
         "users": users,

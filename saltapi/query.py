@@ -10,7 +10,7 @@ from werkzeug.datastructures import MultiDict
 
 from .errors import BadRequest
 from .store.metadata import Field, Table, load_table, sql_table_name
-from .store.rows import Condition, Dereference, FullText, Query, Summary
+from .store.rows import Condition, Dereference, Filters, FullText, Query, Summary
 from .store.types import InvalidValue, convert
 
 RESERVED_KEYS = frozenset(
@@ -212,8 +212,8 @@ def parse_order(table: Table, args: MultiDict) -> tuple[str, bool]:
     return (column.name if column else "id"), descending
 
 
-def parse_read(db: sqlite3.Connection, table: Table, args: MultiDict, can_read: CanRead) -> Read:
-    """The whole query string of `GET /api/<table>`.
+def parse_read(db: sqlite3.Connection, table: Table, args: MultiDict, can_read: CanRead, scope: Filters = ()) -> Read:
+    """The whole query string of `GET /api/<table>`, within the rows `scope` keeps (the caller's own, SPEC §7a).
 
     :raises BadRequest: for invalid limit, offset, page or size, and for filter values that cannot be converted.
     """
@@ -222,7 +222,7 @@ def parse_read(db: sqlite3.Connection, table: Table, args: MultiDict, can_read: 
     order_by, descending = parse_order(table, args)
     fields = tuple(name.strip() for name in args.get("fields", "").split(",") if name.strip()) or None
     query = Query(
-        filters=parse_filters(db, table, args, can_read),
+        filters=parse_filters(db, table, args, can_read) + scope,
         order_by=order_by,
         descending=descending,
         limit=limit,

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from .store.connection import transaction
 from .errors import BadRequest, NotFound
 from .store.metadata import Table, referencing_fields, sql_table_name
-from .store.rows import build_delete, build_insert, build_update, exists
+from .store.rows import build_delete, build_insert, build_update, exists, get_row, owned_by
 from .store.types import InvalidValue, parse_value, to_integer
 
 
@@ -100,41 +100,60 @@ def check_constraints(db: sqlite3.Connection, table: Table, values: Mapping, row
     check_references(db, table, values, row_id)
 
 
-def insert_row(db: sqlite3.Connection, table: Table, body: Mapping) -> int:
-    """Insert a row from a request body and return its id.
+def check_owner(table: Table, values: Mapping, owner: int | None, inserting: bool) -> None:
+    """An owner-only caller (`owner`: their user id) writes rows that stay theirs: an insert names them as its
+    owner, an update gives the row to no one else and never orphans it (SPEC §7a). The owner is never filled in.
 
-    :raises BadRequest: when the body or a constraint says no.
+    :raises BadRequest: "Not authorized", after every validation message.
+    """
+    if owner is None:
+        return
+    if (inserting or table.owner_field in values) and values.get(table.owner_field) != owner:
+        raise BadRequest("Not authorized")
+
+
+def insert_row(db: sqlite3.Connection, table: Table, body: Mapping, owner: int | None = None) -> int:
+    """Insert a row from a request body and return its id; `owner` is the user id an owner-only caller inserts as.
+
+    :raises BadRequest: when the body, the ownership rule or a constraint says no.
     """
     values = validate_values(table, body)
+    check_owner(table, values, owner, inserting=True)
     with transaction(db):
         check_constraints(db, table, values)
         return db.execute(*build_insert(table, values)).lastrowid
 
 
-def update_row(db: sqlite3.Connection, table: Table, row_id: int, body: Mapping) -> None:
-    """Change only the fields the body names.
+def update_row(db: sqlite3.Connection, table: Table, row_id: int, body: Mapping, owner: int | None = None) -> None:
+    """Change only the fields the body names; an owner-only caller (`owner`: their user id) only in their rows.
 
-    :raises BadRequest: when the body or a constraint says no.
-    :raises NotFound: when there is no row `row_id`.
+    :raises BadRequest: when the body, the ownership rule or a constraint says no.
+    :raises NotFound: when there is no row `row_id` (that is `owner`'s).
     """
     values = validate_values(table, body, row_id)
+    check_owner(table, values, owner, inserting=False)
+    mine = owned_by(table, owner)
     with transaction(db):
-        if not exists(db, table.sql_name, "id", row_id):
+        if get_row(db, table, row_id, mine) is None:
             raise NotFound()
         check_constraints(db, table, values, row_id)
-        if values:
-            db.execute(*build_update(table, row_id, values))
+        if values and db.execute(*build_update(table, row_id, values, mine)).rowcount == 0:
+            raise NotFound()  # the row left `owner` in between (an engine that lets writers interleave)
 
 
-def delete_row(db: sqlite3.Connection, table: Table, row_id: int) -> None:
-    """:raises NotFound: when there is no row `row_id`.
+def delete_row(db: sqlite3.Connection, table: Table, row_id: int, owner: int | None = None) -> None:
+    """Delete a row; an owner-only caller (`owner`: their user id) only one of their own.
+
+    :raises NotFound: when there is no row `row_id` (that is `owner`'s).
     :raises BadRequest: while another row refers to it (a row referring only to itself may go).
     """
+    mine = owned_by(table, owner)
     with transaction(db):
-        if not exists(db, table.sql_name, "id", row_id):
+        if get_row(db, table, row_id, mine) is None:
             raise NotFound()
         for ref_table, ref_field in referencing_fields(db, table.name):
             exclude_id = row_id if ref_table == table.name else None
             if exists(db, ref_table, ref_field, row_id, exclude_id=exclude_id):
                 raise BadRequest(f"Cannot delete: referenced by {ref_table}.{ref_field}")
-        db.execute(*build_delete(table, row_id))
+        if db.execute(*build_delete(table, row_id, mine)).rowcount == 0:
+            raise NotFound()  # as in update_row

@@ -14,7 +14,7 @@ from ..store.metadata import ID_FIELD, PUBLIC_ROLE_ID, Table, load_table
 from .openapi import build_document, load_tables
 from ..query import parse_filters, parse_read
 from ..responses import json_response, streamed_json
-from ..store.rows import Query, count_rows, distinct_values, get_row, iter_rows, key_options
+from ..store.rows import Query, count_rows, distinct_values, get_row, iter_rows, key_options, owned_by
 from ..store.types import INT64_MAX, INT64_MIN
 from ..writes import delete_row, insert_row, update_row
 
@@ -90,9 +90,9 @@ def openapi_document():
 
 @bp.get("/<table_name>", **TRAILING_SLASH_OK)
 @table_access("read", numeric_id=True)
-def list_rows(table: Table):
+def list_rows(table: Table, owner: int | None):
     db = get_db()
-    read = parse_read(db, table, request.args, caller_may_read)
+    read = parse_read(db, table, request.args, caller_may_read, owned_by(table, owner))
     if read.page_size is None:
         return streamed_json('{"success":', stream_rows(table, read.query), "}")
     last_page = -(-count_rows(db, table, read.query) // read.page_size)
@@ -113,20 +113,22 @@ def stream_rows(table: Table, query: Query) -> Iterator[dict]:
 
 @bp.get("/<table_name>/count", **TRAILING_SLASH_OK)
 @table_access("read", numeric_id=True)
-def count(table: Table):
+def count(table: Table, owner: int | None):
     db = get_db()
-    return success(count_rows(db, table, Query(filters=parse_filters(db, table, request.args, caller_may_read))))
+    filters = parse_filters(db, table, request.args, caller_may_read) + owned_by(table, owner)
+    return success(count_rows(db, table, Query(filters=filters)))
 
 
 @bp.get("/<table_name>/distinct/<field_name>", **TRAILING_SLASH_OK)
 @table_access("read", numeric_id=True)
-def distinct(table: Table, field_name: str):
-    """A plain field's distinct values; a Key field's option list, as Saltcorn's forms use it."""
+def distinct(table: Table, owner: int | None, field_name: str):
+    """A plain field's distinct values (in the caller's rows); a Key field's option list, as Saltcorn's forms use
+    it, which lists the referenced table's rows."""
     db, column = get_db(), table.column(field_name)
     if column is None:
         raise NotFound()
     if column.type != "Key":
-        return success(distinct_values(db, table, column))
+        return success(distinct_values(db, table, column, owned_by(table, owner)))
     empty_option = [] if column.required else [{"label": "", "value": ""}]
     if not caller_may_read(column.reftable_name):
         return success([{"label": "", "value": ""}])
@@ -137,8 +139,8 @@ def distinct(table: Table, field_name: str):
 
 @bp.get(f"/<table_name>/{ROW}", **TRAILING_SLASH_OK)
 @table_access("read")
-def read_row(table: Table, row_id: int):
-    row = get_row(get_db(), table, row_id)
+def read_row(table: Table, owner: int | None, row_id: int):
+    row = get_row(get_db(), table, row_id, owned_by(table, owner))
     if row is None:
         raise NotFound()
     return success(row)
@@ -146,20 +148,20 @@ def read_row(table: Table, row_id: int):
 
 @bp.post("/<table_name>", **TRAILING_SLASH_OK)
 @table_access("write")
-def insert(table: Table):
-    return success(insert_row(get_db(), table, request_body()))
+def insert(table: Table, owner: int | None):
+    return success(insert_row(get_db(), table, request_body(), owner))
 
 
 @bp.post(f"/<table_name>/{ROW}", **TRAILING_SLASH_OK)
 @table_access("write")
-def update(table: Table, row_id: int):
-    update_row(get_db(), table, row_id, request_body())
+def update(table: Table, owner: int | None, row_id: int):
+    update_row(get_db(), table, row_id, request_body(), owner)
     return success(True)
 
 
 @bp.delete(f"/<table_name>/{ROW}", **TRAILING_SLASH_OK)
 @bp.post(f"/<table_name>/delete/{ROW}", **TRAILING_SLASH_OK)
 @table_access("write")
-def delete(table: Table, row_id: int):
-    delete_row(get_db(), table, row_id)
+def delete(table: Table, owner: int | None, row_id: int):
+    delete_row(get_db(), table, row_id, owner)
     return success(True)

@@ -43,6 +43,7 @@ class Table:
     min_role_write: int
     fields: tuple[Field, ...]
     read_only: bool = False
+    owner_field: str | None = None  # a Key to users naming each row's owner (SPEC §7a)
 
     @property
     def sql_name(self) -> str:
@@ -121,7 +122,9 @@ def read_table_by_id(db: sqlite3.Connection, table_id: int) -> Table | None:
 
 def table_from_row(db: sqlite3.Connection, row: sqlite3.Row) -> Table:
     fields = db.execute(
-        "SELECT * FROM _sc_fields WHERE table_id = ? ORDER BY position, id", (row["id"],)
+        "SELECT f.*, o.table_id IS NOT NULL AS is_owner FROM _sc_fields f"
+        " LEFT JOIN _sc_table_owners o ON o.field_id = f.id WHERE f.table_id = ? ORDER BY f.position, f.id",
+        (row["id"],),
     ).fetchall()
     return Table(
         id=row["id"],
@@ -129,6 +132,7 @@ def table_from_row(db: sqlite3.Connection, row: sqlite3.Row) -> Table:
         min_role_read=row["min_role_read"],
         min_role_write=row["min_role_write"],
         fields=tuple(field_from_row(f) for f in fields),
+        owner_field=next((f["name"] for f in fields if f["is_owner"]), None),
     )
 
 

@@ -71,11 +71,14 @@ class Dereference:
         return f"{self.summary.key}_{self.summary_field.name}"
 
 
+Filters = tuple[tuple[Condition | FullText, ...], ...]  # an AND of groups, each group an OR of conditions
+
+
 @dataclass(frozen=True)
 class Query:
-    """What a read asks for. `filters` is an AND of groups, each group an OR of conditions."""
+    """What a read asks for."""
 
-    filters: tuple[tuple[Condition | FullText, ...], ...] = ()
+    filters: Filters = ()
     order_by: str = "id"
     descending: bool = False
     limit: int | None = None
@@ -109,8 +112,17 @@ def condition_sql(condition: Condition | FullText) -> Sql:
     return template.format(column=q(condition.column)), [condition.value]
 
 
-def build_where(filters: tuple[tuple[Condition | FullText, ...], ...]) -> Sql:
-    clauses, params = [], []
+def owned_by(table: Table, user_id: int | None) -> Filters:
+    """Only `user_id`'s rows of an owned table (SPEC §7a); no filter for None, which means every row.
+
+    Every statement of an owner-only caller carries it in its own WHERE, so no check can go stale before it runs.
+    """
+    return () if user_id is None else ((Condition(table.owner_field, "=", user_id),),)
+
+
+def build_where(filters: Filters, row_id: int | None = None) -> Sql:
+    """The WHERE clause of `filters`, and of `id = row_id` first when given ("" when there is no condition)."""
+    clauses, params = ([f"{q('id')} = ?"], [row_id]) if row_id is not None else ([], [])
     for group in filters:
         alternatives = []
         for condition in group:
@@ -148,15 +160,14 @@ def build_count(table: Table, query: Query) -> Sql:
     return f"SELECT count(*) FROM {q(table.sql_name)} AS {q(ROW_ALIAS)}{where}", params
 
 
-def build_distinct(table: Table, column: str) -> Sql:
-    return (
-        f"SELECT DISTINCT {q(column)} FROM {q(table.sql_name)} WHERE {q(column)} IS NOT NULL ORDER BY {q(column)}",
-        [],
-    )
+def build_distinct(table: Table, column: str, filters: Filters = ()) -> Sql:
+    where, params = build_where(((Condition(column, "is not null"),), *filters))
+    return f"SELECT DISTINCT {q(column)} FROM {q(table.sql_name)}{where} ORDER BY {q(column)}", params
 
 
-def build_get(table: Table, row_id: int) -> Sql:
-    return f"SELECT {select_list(table)} FROM {q(table.sql_name)} WHERE {q('id')} = ?", [row_id]
+def build_get(table: Table, row_id: int, filters: Filters = ()) -> Sql:
+    where, params = build_where(filters, row_id)
+    return f"SELECT {select_list(table)} FROM {q(table.sql_name)}{where}", params
 
 
 def build_insert(table: Table, values: Mapping[str, object]) -> Sql:
@@ -166,13 +177,15 @@ def build_insert(table: Table, values: Mapping[str, object]) -> Sql:
     return f"INSERT INTO {q(table.sql_name)} ({columns}) VALUES ({placeholders(len(values))})", list(values.values())
 
 
-def build_update(table: Table, row_id: int, values: Mapping[str, object]) -> Sql:
+def build_update(table: Table, row_id: int, values: Mapping[str, object], filters: Filters = ()) -> Sql:
     assignments = ", ".join(f"{q(name)} = ?" for name in values)
-    return f"UPDATE {q(table.sql_name)} SET {assignments} WHERE {q('id')} = ?", [*values.values(), row_id]
+    where, params = build_where(filters, row_id)
+    return f"UPDATE {q(table.sql_name)} SET {assignments}{where}", [*values.values(), *params]
 
 
-def build_delete(table: Table, row_id: int) -> Sql:
-    return f"DELETE FROM {q(table.sql_name)} WHERE {q('id')} = ?", [row_id]
+def build_delete(table: Table, row_id: int, filters: Filters = ()) -> Sql:
+    where, params = build_where(filters, row_id)
+    return f"DELETE FROM {q(table.sql_name)}{where}", params
 
 
 def build_exists(sql_table: str, column: str, value, exclude_id: int | None = None) -> Sql:
@@ -220,8 +233,8 @@ def select_rows(db: sqlite3.Connection, table: Table, query: Query) -> list[dict
     return list(iter_rows(db, table, query))
 
 
-def distinct_values(db: sqlite3.Connection, table: Table, column: Field) -> list:
-    return [to_json(column, row[0]) for row in db.execute(*build_distinct(table, column.name))]
+def distinct_values(db: sqlite3.Connection, table: Table, column: Field, filters: Filters = ()) -> list:
+    return [to_json(column, row[0]) for row in db.execute(*build_distinct(table, column.name, filters))]
 
 
 def key_options(db: sqlite3.Connection, ref_table: Table, summary_field: Field) -> list[dict]:
@@ -234,8 +247,8 @@ def count_rows(db: sqlite3.Connection, table: Table, query: Query) -> int:
     return db.execute(*build_count(table, query)).fetchone()[0]
 
 
-def get_row(db: sqlite3.Connection, table: Table, row_id: int) -> dict | None:
-    row = db.execute(*build_get(table, row_id)).fetchone()
+def get_row(db: sqlite3.Connection, table: Table, row_id: int, filters: Filters = ()) -> dict | None:
+    row = db.execute(*build_get(table, row_id, filters)).fetchone()
     return None if row is None else row_reader(table)(row)
 
 

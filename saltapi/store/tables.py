@@ -22,7 +22,7 @@ from .rows import exists
 from .types import FIELD_TYPES, SQL_TYPES, InvalidValue, parse_value, to_json
 
 REBUILD_PREFIX = "_sc_rebuild_"  # the new table while a table is rebuilt; `_sc_` names are never a user's
-METADATA_TABLES = ("_sc_tables", "_sc_fields")
+METADATA_TABLES = ("_sc_tables", "_sc_fields", "_sc_table_owners")
 
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 MAX_NAME_LENGTH = 63
@@ -41,6 +41,7 @@ class TableDefinition:
     fields: tuple[Field, ...] = ()
     min_role_read: int = ADMIN_ROLE_ID
     min_role_write: int = ADMIN_ROLE_ID
+    owner_field: str | None = None
 
 
 def check_name(name, what: str) -> str:
@@ -100,6 +101,21 @@ def check_definitions(db: sqlite3.Connection, definitions: Sequence[TableDefinit
         for field in definition.fields:
             check_field(db, definition.name, field, field_names, new_tables)
             field_names.add(field.name.lower())
+        if definition.owner_field is not None:
+            check_owner_field(definition.name, definition.fields, definition.owner_field)
+
+
+def is_owner_key(field: Field) -> bool:
+    """Can the field name a row's owner? Only a Key to users can (SPEC §7a)."""
+    return field.type == "Key" and field.reftable_name == USERS_TABLE_NAME
+
+
+def check_owner_field(table_name: str, fields: Sequence[Field], name) -> Field:
+    """:raises DefinitionError: unless `name` is one of `fields` and a Key to users."""
+    field = next((f for f in fields if f.name == name), None)
+    if field is None or not is_owner_key(field):
+        raise DefinitionError(f"Table {table_name}: the ownership field must be one of its Keys to users, not {name!r}")
+    return field
 
 
 def check_field(
@@ -182,6 +198,19 @@ def create_tables(db: sqlite3.Connection, definitions: Sequence[TableDefinition]
         columns = [f"{q('id')} INTEGER PRIMARY KEY AUTOINCREMENT", *map(column_definition, definition.fields)]
         db.execute(f"CREATE TABLE {q(definition.name)} ({', '.join(columns)}) STRICT")
         create_key_indexes(db, definition.name, definition.fields)
+        if definition.owner_field is not None:
+            store_owner_field(db, table_id, definition.owner_field)
+
+
+def store_owner_field(db: sqlite3.Connection, table_id: int, field_name: str | None) -> None:
+    """Make `field_name` (already checked) the table's owner field, or end its ownership when None."""
+    db.execute("DELETE FROM _sc_table_owners WHERE table_id = ?", (table_id,))
+    if field_name is not None:
+        db.execute(
+            "INSERT INTO _sc_table_owners (table_id, field_id)"
+            " SELECT table_id, id FROM _sc_fields WHERE table_id = ? AND name = ?",
+            (table_id, field_name),
+        )
 
 
 def create_key_indexes(db: sqlite3.Connection, table_name: str, fields: Sequence[Field]) -> None:
@@ -302,6 +331,7 @@ def drop_table(db: sqlite3.Connection, table_id: int) -> str:
             )
         db.execute(f"DROP TABLE {q(table.name)}")
         # Foreign keys are off, so ON DELETE CASCADE does not take the fields along: they go first, by hand.
+        db.execute("DELETE FROM _sc_table_owners WHERE table_id = ?", (table.id,))
         db.execute("DELETE FROM _sc_fields WHERE table_id = ?", (table.id,))
         db.execute("DELETE FROM _sc_tables WHERE id = ?", (table.id,))
     return table.name
@@ -317,6 +347,20 @@ def set_table_roles(db: sqlite3.Connection, table_id: int, min_role_read: int, m
         )
         if cursor.rowcount == 0:
             raise DefinitionError("There is no such table")
+
+
+def set_table_owner(db: sqlite3.Connection, table_id: int, field_name: str | None) -> None:
+    """Name the table's owner field (a Key to users), or None for no ownership.
+
+    :raises DefinitionError: for an unknown table, or a field that is not one of its Keys to users.
+    """
+    with transaction(db):
+        table = load_table_by_id(db, table_id)
+        if table is None:
+            raise DefinitionError("There is no such table")
+        if field_name is not None:
+            check_owner_field(table.name, table.fields, field_name)
+        store_owner_field(db, table_id, field_name)
 
 
 def row_count(db: sqlite3.Connection, table_name: str) -> int:
@@ -485,6 +529,11 @@ def delete_field(db: sqlite3.Connection, table_id: int, name: str) -> Field:
             rebuild_table(db, table.name, [f for f in table.fields if f.name != name])
         else:
             db.execute(f"ALTER TABLE {q(table.name)} DROP COLUMN {q(name)}")
+        # Foreign keys are off, so the ownership the field gave its table is ended by hand (SPEC §7a).
+        db.execute(
+            "DELETE FROM _sc_table_owners WHERE field_id IN (SELECT id FROM _sc_fields WHERE table_id = ? AND name = ?)",
+            (table.id, name),
+        )
         db.execute("DELETE FROM _sc_fields WHERE table_id = ? AND name = ?", (table.id, name))
         check_keys(db, keys_to_check(db, table.name))
     return field

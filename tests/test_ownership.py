@@ -1,0 +1,425 @@
+"""Row ownership (SPEC §7a): route by route, for an owner, another user, staff, admin and the public, with the
+token in each of its three places and through a browser session; metadata, fixtures and packs.
+
+`tickets` (staff read and write) is owned through its `owner` field; `diary` lets users write but only admins
+read, so users reach its existing rows only as owners. User 3 (user@foo.com) and user 5 (other@foo.com) are
+plain users (role 80).
+"""
+
+import shutil
+
+import pytest
+
+from conftest import TOKENS, WebActions, bearer
+from saltapi import create_app
+from saltapi.db import get_db
+from saltapi.fixtures import FixtureError, dump_fixture, load_fixture
+from saltapi.store.connection import connect
+from saltapi.store.metadata import load_table
+from saltapi.store.tables import DefinitionError, delete_field, drop_table, set_table_owner
+
+OWNER, OTHER = 3, 5
+TOKENS = {**TOKENS, "other": "other-token-0005"}
+OTHER_PASSWORD = "Oth3rPassw0rd!"
+TICKETS = [
+    {"id": 1, "title": "user's first", "pages": 10, "book": 1, "owner": OWNER},
+    {"id": 2, "title": "other's", "pages": 20, "book": 2, "owner": OTHER},
+    {"id": 3, "title": "user's second", "pages": 30, "book": None, "owner": OWNER},
+    {"id": 4, "title": "admin's", "pages": 40, "book": 1, "owner": 1},
+    {"id": 5, "title": "nobody's", "pages": 50, "book": None, "owner": None},
+]
+DIARY = [{"id": 1, "text": "dear diary", "owner": OWNER}, {"id": 2, "text": "other's diary", "owner": OTHER}]
+OWNED = {
+    "users": [
+        {"id": OTHER, "email": "other@foo.com", "password": OTHER_PASSWORD, "role_id": 80, "api_token": TOKENS["other"]}
+    ],
+    "tables": [
+        {
+            "name": "tickets", "min_role_read": 40, "min_role_write": 40, "ownership_field_name": "owner",
+            "fields": [
+                {"name": "title", "label": "Title", "type": "String", "required": True},
+                {"name": "pages", "label": "Pages", "type": "Integer", "attributes": {"min": 0}},
+                {"name": "book", "label": "Book", "type": "Key", "reftable_name": "books",
+                 "attributes": {"summary_field": "author"}},
+                {"name": "owner", "label": "Owner", "type": "Key", "reftable_name": "users",
+                 "attributes": {"summary_field": "email"}},
+            ],
+            "rows": TICKETS,
+        },
+        {
+            "name": "diary", "min_role_read": 1, "min_role_write": 80, "ownership_field_name": "owner",
+            "fields": [
+                {"name": "text", "label": "Text", "type": "String"},
+                {"name": "owner", "label": "Owner", "type": "Key", "reftable_name": "users"},
+            ],
+            "rows": DIARY,
+        },
+    ],
+}  # fmt: skip
+ROLES = ("owner", "other", "staff", "admin", "public")
+WHO = {"owner": "user", "other": "other", "staff": "staff", "admin": "admin"}
+PLACES = ("header", "query", "body")
+NOT_FOUND = {"error": "Not found"}
+NOT_AUTHORIZED = {"error": "Not authorized"}
+
+
+def visible(role: str, rows: list[dict]) -> list[dict]:
+    """The rows of `tickets` a role reads: staff and admin all, a user only their own, the public none."""
+    if role in ("staff", "admin"):
+        return rows
+    return [row for row in rows if row["owner"] == {"owner": OWNER, "other": OTHER}[role]]
+
+
+@pytest.fixture(scope="module")
+def owned_template(template_db, tmp_path_factory):
+    path = tmp_path_factory.mktemp("owned") / "owned.sqlite"
+    shutil.copyfile(template_db, path)
+    app = create_app({"TESTING": True, "DATABASE": str(path), "SECRET_KEY": "test"})
+    with app.app_context():
+        load_fixture(get_db(), OWNED)
+    db = connect(path)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    return path
+
+
+@pytest.fixture
+def db_path(owned_template, tmp_path):
+    """Overrides conftest's: this module's tests start from tests/data.json plus OWNED."""
+    path = tmp_path / "saltapi.sqlite"
+    shutil.copyfile(owned_template, path)
+    return path
+
+
+def send(client, method: str, url: str, role: str, place: str = "header", body: dict | None = None, **query):
+    """The request with the role's token in `place` (none for the public)."""
+    headers = {}
+    if role != "public":
+        token = TOKENS[WHO[role]]
+        if place == "header":
+            headers = bearer(token)
+        elif place == "query":
+            query["access_token"] = token
+        else:
+            body = {**(body or {}), "access_token": token}
+    return client.open(url, method=method, json=body, query_string=query, headers=headers)
+
+
+def rows_of(db_path, table: str) -> list[dict]:
+    db = connect(db_path)
+    try:
+        return [dict(row) for row in db.execute(f'SELECT * FROM "{table}" ORDER BY id')]
+    finally:
+        db.close()
+
+
+# Reads
+
+
+@pytest.mark.parametrize("place", PLACES)
+@pytest.mark.parametrize("role", ROLES)
+def test_list_count_and_get_see_only_the_callers_rows(client, role, place):
+    listed = send(client, "GET", "/api/tickets", role, place)
+    counted = send(client, "GET", "/api/tickets/count", role, place)
+    if role == "public":
+        assert (listed.status_code, listed.json) == (401, NOT_AUTHORIZED)
+        assert (counted.status_code, counted.json) == (401, NOT_AUTHORIZED)
+        return
+    mine = visible(role, TICKETS)
+    assert (listed.status_code, listed.json) == (200, {"success": mine})
+    assert (counted.status_code, counted.json) == (200, {"success": len(mine)})
+    for row in TICKETS:
+        got = send(client, "GET", f"/api/tickets/{row['id']}", role, place)
+        expected = (200, {"success": row}) if row in mine else (404, NOT_FOUND)
+        assert (got.status_code, got.json) == expected
+    missing = send(client, "GET", "/api/tickets/999", role, place)
+    assert (missing.status_code, missing.json) == (404, NOT_FOUND)
+
+
+@pytest.mark.parametrize(
+    "query, ids",
+    [
+        ({"sortBy": "pages", "sortDesc": "true"}, [3, 1]),
+        ({"limit": "1"}, [1]),
+        ({"limit": "1", "offset": "1"}, [3]),
+        ({"offset": "1"}, [3]),
+        ({"title": "other's"}, []),
+        ({"owner": str(OTHER)}, []),
+        ({"_gte_pages": "20"}, [3]),
+        ({"_fts": "second"}, [3]),
+        ({"id": ["1", "2", "4"]}, [1]),
+    ],
+)
+def test_an_owners_query_works_within_their_rows(client, query, ids):
+    response = send(client, "GET", "/api/tickets", "owner", **query)
+    assert response.status_code == 200, response.json
+    assert [row["id"] for row in response.json["success"]] == ids
+    counted = send(client, "GET", "/api/tickets/count", "owner", **query)
+    expected_count = len(ids) if "limit" not in query and "offset" not in query else 2
+    assert counted.json == {"success": expected_count}
+
+
+def test_fields_and_dereference_work_for_an_owner(client):
+    response = send(client, "GET", "/api/tickets", "owner", fields="title,book_author", dereference="book")
+    assert response.json == {
+        "success": [{"title": "user's first", "book_author": "Herman Melville"}, {"title": "user's second", "book_author": None}]
+    }
+
+
+@pytest.mark.parametrize("page, data_ids", [(1, [1]), (2, [3]), (3, [])])
+def test_tabulator_last_page_counts_only_the_owners_rows(client, page, data_ids):
+    response = send(client, "GET", "/api/tickets", "owner", tabulator_pagination_format="true", page=page, size=1)
+    assert response.json["last_page"] == 2
+    assert [row["id"] for row in response.json["data"]] == data_ids
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_distinct_covers_only_the_callers_rows(client, role):
+    response = send(client, "GET", "/api/tickets/distinct/pages", role)
+    if role == "public":
+        assert (response.status_code, response.json) == (401, NOT_AUTHORIZED)
+    else:
+        assert response.json == {"success": sorted(row["pages"] for row in visible(role, TICKETS))}
+
+
+def test_distinct_of_the_owner_key_lists_users_only_for_who_may_read_them(client):
+    """A Key's options list the referenced table, under that table's own rule: users are admin-only."""
+    assert send(client, "GET", "/api/tickets/distinct/owner", "owner").json == {"success": [{"label": "", "value": ""}]}
+    options = send(client, "GET", "/api/tickets/distinct/owner", "admin").json["success"]
+    assert {"label": "other@foo.com", "value": OTHER} in options
+
+
+def test_the_users_table_has_no_ownership(client):
+    assert send(client, "GET", "/api/users", "owner").status_code == 401
+    response = send(client, "POST", f"/api/users/{OWNER}", "owner", body={"email": "x@foo.com"})
+    assert (response.status_code, response.json) == (400, {"error": "The users table is read-only through the API"})
+
+
+# Inserts
+
+
+@pytest.mark.parametrize("place", PLACES)
+@pytest.mark.parametrize("owner_value", [OWNER, str(OWNER), {"id": OWNER}])
+def test_an_owner_inserts_rows_that_name_them(client, db_path, place, owner_value):
+    response = send(client, "POST", "/api/tickets", "owner", place, body={"title": "new", "owner": owner_value})
+    assert (response.status_code, response.json) == (200, {"success": 6})
+    assert rows_of(db_path, "tickets")[-1] == {"id": 6, "title": "new", "pages": None, "book": None, "owner": OWNER}
+
+
+@pytest.mark.parametrize(
+    "body, error",
+    [
+        ({"title": "new"}, "Not authorized"),  # the owner is never filled in
+        ({"title": "new", "owner": None}, "Not authorized"),
+        ({"title": "new", "owner": ""}, "Not authorized"),
+        ({"title": "new", "owner": OTHER}, "Not authorized"),
+        ({"title": "new", "owner": 999}, "Not authorized"),
+        ({"pages": -1, "owner": OTHER}, "pages: Must be 0 or higher, title: required"),  # validation comes first
+        ({"title": "new", "owner": "me"}, "owner: Must be an integer id"),
+    ],
+)
+@pytest.mark.parametrize("place", PLACES)
+def test_an_owners_insert_must_name_them(client, snapshot, place, body, error):
+    before = snapshot()
+    response = send(client, "POST", "/api/tickets", "owner", place, body=body)
+    assert (response.status_code, response.json) == (400, {"error": error})
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("role", ["staff", "admin"])
+def test_the_write_role_inserts_for_anyone(client, db_path, role):
+    for owner in (OTHER, None):
+        response = send(client, "POST", "/api/tickets", role, body={"title": "for someone", "owner": owner})
+        assert response.status_code == 200, response.json
+    assert [row["owner"] for row in rows_of(db_path, "tickets")[-2:]] == [OTHER, None]
+
+
+def test_the_public_owns_nothing(client, snapshot):
+    """Even a body naming no owner, on a table the public may not write, stays 401."""
+    before = snapshot()
+    for method, url in [("POST", "/api/tickets"), ("POST", "/api/tickets/5"), ("DELETE", "/api/tickets/5")]:
+        response = send(client, method, url, "public", body={"title": "x"})
+        assert (response.status_code, response.json) == (401, NOT_AUTHORIZED)
+    assert snapshot() == before
+
+
+# Updates and deletes
+
+DELETES = [("DELETE", "/api/{table}/{id}"), ("POST", "/api/{table}/delete/{id}")]
+
+
+@pytest.mark.parametrize("place", PLACES)
+def test_an_owner_updates_and_deletes_their_rows(client, db_path, place):
+    response = send(client, "POST", "/api/tickets/1", "owner", place, body={"title": "renamed", "owner": OWNER})
+    assert (response.status_code, response.json) == (200, {"success": True})
+    response = send(client, "POST", "/api/tickets/3", "owner", place, body={"pages": 31})
+    assert (response.status_code, response.json) == (200, {"success": True})
+    assert [(row["title"], row["pages"]) for row in rows_of(db_path, "tickets")[:3:2]] == [("renamed", 10), ("user's second", 31)]
+    for (method, url), row_id in zip(DELETES, (1, 3)):
+        response = send(client, method, url.format(table="tickets", id=row_id), "owner", place)
+        assert (response.status_code, response.json) == (200, {"success": True})
+    assert [row["id"] for row in rows_of(db_path, "tickets")] == [2, 4, 5]
+
+
+@pytest.mark.parametrize("place", PLACES)
+@pytest.mark.parametrize("row_id", [2, 4, 5, 999])  # another user's, the admin's, nobody's, missing
+@pytest.mark.parametrize("table", ["tickets", "diary"])
+def test_others_rows_and_missing_rows_are_not_found_alike(client, snapshot, table, row_id, place):
+    """The same 404 whether the row is someone else's or absent, so an owner cannot probe for ids."""
+    before = snapshot()
+    attempts = [("POST", f"/api/{table}/{row_id}", {"owner": OWNER})]
+    attempts += [(method, url.format(table=table, id=row_id), None) for method, url in DELETES]
+    for method, url, body in attempts:
+        response = send(client, method, url, "owner", place, body=body)
+        assert (response.status_code, response.json) == (404, NOT_FOUND)
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    "body, status, error",
+    [
+        ({"owner": OTHER}, 400, "Not authorized"),
+        ({"owner": None}, 400, "Not authorized"),  # a row is never orphaned
+        ({"owner": ""}, 400, "Not authorized"),
+        ({"title": "mine still", "owner": 999}, 400, "Not authorized"),
+        ({"pages": "x", "owner": OTHER}, 400, "pages: Must be an integer"),  # validation comes first
+        ({"id": 2}, 400, "id: Cannot be changed"),
+    ],
+)
+def test_an_owner_cannot_give_a_row_away(client, snapshot, body, status, error):
+    before = snapshot()
+    response = send(client, "POST", "/api/tickets/1", "owner", body=body)
+    assert (response.status_code, response.json) == (status, {"error": error})
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("role", ["staff", "admin"])
+def test_the_write_role_with_the_read_role_changes_any_row(client, db_path, role):
+    assert send(client, "POST", "/api/tickets/2", role, body={"owner": None}).json == {"success": True}
+    assert send(client, "DELETE", "/api/tickets/4", role).json == {"success": True}
+    assert [(row["id"], row["owner"]) for row in rows_of(db_path, "tickets")] == [
+        (1, OWNER), (2, None), (3, OWNER), (5, None)
+    ]  # fmt: skip
+
+
+def test_the_write_role_without_the_read_role_is_owner_checked(client, db_path):
+    """`diary`: users may write, only admins read. A user inserts for anyone (the write role), reads only their
+    own rows, and updates or deletes only those: symmetric rules where Saltcorn checks updates only."""
+    assert send(client, "GET", "/api/diary", "owner").json == {"success": [DIARY[0]]}
+    assert send(client, "POST", "/api/diary", "owner", body={"text": "for other", "owner": OTHER}).json == {"success": 3}
+    assert send(client, "POST", "/api/diary/1", "owner", body={"text": "edited"}).json == {"success": True}
+    assert send(client, "POST", "/api/diary/1", "owner", body={"owner": OTHER}).json == NOT_AUTHORIZED
+    assert send(client, "DELETE", "/api/diary/3", "owner").json == NOT_FOUND  # the row it gave away
+    assert send(client, "DELETE", "/api/diary/1", "owner").json == {"success": True}
+    assert rows_of(db_path, "diary") == [DIARY[1], {"id": 3, "text": "for other", "owner": OTHER}]
+
+
+def test_without_an_owner_field_a_weak_role_stays_unauthorized(app, client, snapshot):
+    with app.app_context():
+        db = get_db()
+        set_table_owner(db, load_table(db, "tickets").id, None)
+    before = snapshot()
+    for method, url in [("GET", "/api/tickets"), ("GET", "/api/tickets/1"), ("POST", "/api/tickets/1")]:
+        response = send(client, method, url, "owner", body={"title": "x"} if method == "POST" else None)
+        assert (response.status_code, response.json) == (401, NOT_AUTHORIZED)
+    assert snapshot() == before
+
+
+# A browser session: the same rules, with the CSRF token on writes
+
+
+@pytest.fixture
+def signed_in(client) -> WebActions:
+    web = WebActions(client)
+    assert web.login("user").status_code == 302
+    return web
+
+
+def test_a_signed_in_owner_reads_their_rows(signed_in):
+    assert signed_in.client.get("/api/tickets").json == {"success": visible("owner", TICKETS)}
+    assert signed_in.client.get("/api/tickets/2").status_code == 404
+
+
+def test_a_signed_in_owners_writes_need_the_csrf_token(signed_in, db_path, snapshot):
+    client = signed_in.client
+    before = snapshot()
+    response = client.post("/api/tickets", json={"title": "via session", "owner": OWNER})
+    assert (response.status_code, response.json) == (403, {"error": "CSRF token missing or invalid"})
+    assert snapshot() == before
+    csrf = {"X-CSRF-Token": signed_in.csrf()}
+    assert client.post("/api/tickets", json={"title": "via session", "owner": OWNER}, headers=csrf).json == {"success": 6}
+    assert client.post("/api/tickets", json={"title": "x", "owner": OTHER}, headers=csrf).json == NOT_AUTHORIZED
+    assert client.post("/api/tickets/2", json={"title": "x"}, headers=csrf).json == NOT_FOUND
+    assert client.delete("/api/tickets/2", headers=csrf).json == NOT_FOUND
+    assert client.delete("/api/tickets/6", headers=csrf).json == {"success": True}
+    assert rows_of(db_path, "tickets") == [{**row} for row in TICKETS]
+
+
+# Metadata: fixtures, packs and schema changes
+
+
+def test_a_dump_carries_the_ownership_field_and_loads_back(loaded_db):
+    dumped = dump_fixture(loaded_db)
+    tables = {table["name"]: table for table in dumped["tables"]}
+    assert tables["tickets"]["ownership_field_name"] == "owner"
+    assert "ownership_field_name" not in tables["books"]
+    load_fixture(loaded_db, dumped, replace=True)
+    assert load_table(loaded_db, "tickets").owner_field == "owner"
+
+
+@pytest.mark.parametrize(
+    "change, error",
+    [
+        ({"ownership_field_name": "title"}, "Table t: the ownership field must be one of its Keys to users, not 'title'"),
+        ({"ownership_field_name": "missing"}, "Table t: the ownership field must be one of its Keys to users, not 'missing'"),
+        ({"ownership_field_name": "book"}, "Table t: the ownership field must be one of its Keys to users, not 'book'"),
+        (
+            {"ownership_formula": "user.id === owner"},
+            "Table t: ownership_formula is not supported (saltapi does not evaluate formulas);"
+            " name a Key to users in ownership_field_name instead",
+        ),
+    ],
+)
+def test_a_fixture_with_a_bad_ownership_is_refused(fresh_db, change, error):
+    table = {
+        "name": "t",
+        "fields": [
+            {"name": "title", "type": "String"},
+            {"name": "book", "type": "Key", "reftable_name": "t"},
+            {"name": "owner", "type": "Key to users"},
+        ],
+        **change,
+    }
+    with pytest.raises(FixtureError) as excinfo:
+        load_fixture(fresh_db, {"tables": [table]})
+    assert str(excinfo.value) == error
+    assert fresh_db.execute("SELECT count(*) FROM _sc_tables").fetchone()[0] == 0
+
+
+def test_a_saltcorn_pack_with_null_ownership_keys_loads(fresh_db):
+    pack = {"name": "t", "ownership_field_id": None, "ownership_field_name": None, "ownership_formula": None,
+            "fields": [{"name": "owner", "type": "Key to users"}]}  # fmt: skip
+    load_fixture(fresh_db, {"tables": [pack]})
+    assert load_table(fresh_db, "t").owner_field is None
+
+
+def test_deleting_the_owner_field_ends_the_ownership(loaded_db):
+    table = load_table(loaded_db, "tickets")
+    delete_field(loaded_db, table.id, "owner")
+    assert load_table(loaded_db, "tickets").owner_field is None
+    assert loaded_db.execute("SELECT count(*) FROM _sc_table_owners WHERE table_id = ?", (table.id,)).fetchone()[0] == 0
+
+
+def test_dropping_an_owned_table_leaves_no_ownership_behind(loaded_db):
+    drop_table(loaded_db, load_table(loaded_db, "diary").id)
+    assert [row[0] for row in loaded_db.execute("SELECT table_id FROM _sc_table_owners")] == [
+        load_table(loaded_db, "tickets").id
+    ]
+
+
+@pytest.mark.parametrize("field_name", ["title", "book", "nope"])
+def test_only_a_key_to_users_can_be_the_owner_field(loaded_db, field_name):
+    table = load_table(loaded_db, "tickets")
+    with pytest.raises(DefinitionError):
+        set_table_owner(loaded_db, table.id, field_name)
+    assert load_table(loaded_db, "tickets").owner_field == "owner"
