@@ -156,7 +156,7 @@ def resolve_table(db: sqlite3.Connection, table_name: str, numeric_id: bool) -> 
     return table
 
 
-def row_owner(table: Table, kind: str, user: User | None, role_id: int, existing_row: bool) -> int | None:
+def row_owner(table: Table, kind: str, user: User | None, existing_row: bool = False) -> int | None:
     """Whose rows the caller may `kind` ("read"/"write"; `existing_row` for an update or delete): None for every
     row, else the caller's own user id, when the role is too weak but the table has an owner field (SPEC §7a).
 
@@ -168,7 +168,7 @@ def row_owner(table: Table, kind: str, user: User | None, role_id: int, existing
     needed = table.min_role(kind)
     if kind == "write" and existing_row and table.owner_field is not None:
         needed = min(needed, table.min_role_read)
-    if role_id <= needed:
+    if (PUBLIC_ROLE_ID if user is None else user.role_id) <= needed:
         return None
     if table.owner_field is not None and user is not None:
         return user.id
@@ -191,7 +191,7 @@ def table_access(kind: str, numeric_id: bool = False):
                 raise BadRequest(f"The {table.name} table is read-only through the API")
             user = caller_from_request(db)
             role_id = PUBLIC_ROLE_ID if user is None else user.role_id
-            owner = row_owner(table, kind, user, role_id, existing_row="row_id" in kwargs)
+            owner = row_owner(table, kind, user, existing_row="row_id" in kwargs)
             g.saltapi_user = user
             g.saltapi_role_id = role_id
             if "row_id" in kwargs and kwargs["row_id"] is None:  # outside signed 64 bits: no row has that id

@@ -16,7 +16,7 @@ from saltapi.db import get_db
 from saltapi.fixtures import FixtureError, dump_fixture, load_fixture
 from saltapi.store.connection import connect
 from saltapi.store.metadata import load_table
-from saltapi.store.tables import DefinitionError, delete_field, drop_table, set_table_owner
+from saltapi.store.tables import DefinitionError, delete_field, drop_table, set_table_settings
 
 OWNER, OTHER = 3, 5
 TOKENS = {**TOKENS, "other": "other-token-0005"}
@@ -317,7 +317,7 @@ def test_the_write_role_without_the_read_role_is_owner_checked(client, db_path):
 def test_without_an_owner_field_a_weak_role_stays_unauthorized(app, client, snapshot):
     with app.app_context():
         db = get_db()
-        set_table_owner(db, load_table(db, "tickets").id, None)
+        set_table_settings(db, load_table(db, "tickets").id, 40, 40, None)
     before = snapshot()
     for method, url in [("GET", "/api/tickets"), ("GET", "/api/tickets/1"), ("POST", "/api/tickets/1")]:
         response = send(client, method, url, "owner", body={"title": "x"} if method == "POST" else None)
@@ -421,5 +421,76 @@ def test_dropping_an_owned_table_leaves_no_ownership_behind(loaded_db):
 def test_only_a_key_to_users_can_be_the_owner_field(loaded_db, field_name):
     table = load_table(loaded_db, "tickets")
     with pytest.raises(DefinitionError):
-        set_table_owner(loaded_db, table.id, field_name)
+        set_table_settings(loaded_db, table.id, 40, 40, field_name)
     assert load_table(loaded_db, "tickets").owner_field == "owner"
+
+
+# The web UI: the settings page names the owner field; the rows pages follow the API's rules
+
+
+def table_id(db_path, name: str) -> int:
+    db = connect(db_path)
+    try:
+        return load_table(db, name).id
+    finally:
+        db.close()
+
+
+def test_the_settings_page_offers_the_keys_to_users(admin, db_path):
+    page = admin.client.get(f"/table/{table_id(db_path, 'tickets')}").text
+    select = page[page.index('<select id="owner_field"') : page.index("</select>", page.index('id="owner_field"'))]
+    assert '<option value="">None</option>' in select
+    assert '<option value="owner" selected>owner</option>' in select
+    assert "book" not in select and "title" not in select
+
+
+@pytest.mark.parametrize("chosen, owner_field", [("", None), ("owner", "owner")])
+def test_saving_the_settings_sets_the_ownership(admin, db_path, chosen, owner_field):
+    url = f"/table/{table_id(db_path, 'tickets')}/settings"
+    response = admin.post(url, {"min_role_read": "40", "min_role_write": "40", "owner_field": chosen})
+    assert response.status_code == 302
+    db = connect(db_path)
+    assert load_table(db, "tickets").owner_field == owner_field
+    db.close()
+
+
+def test_the_settings_refuse_a_field_that_is_no_key_to_users(admin, db_path):
+    url = f"/table/{table_id(db_path, 'tickets')}/settings"
+    response = admin.post(url, {"min_role_read": "1", "min_role_write": "1", "owner_field": "book"})
+    assert response.status_code == 400
+    assert "the ownership field must be one of its Keys to users, not &#39;book&#39;" in response.text
+    db = connect(db_path)
+    table = load_table(db, "tickets")
+    db.close()
+    assert (table.min_role_read, table.owner_field) == (40, "owner")  # nothing was saved
+
+
+def test_the_home_page_counts_only_the_owners_rows(signed_in):
+    page = signed_in.client.get("/").text
+    row = page[page.index(">tickets</a>") :].split("</tr>")[0]
+    assert '<td class="num">2 <span class="muted">(yours)</span></td>' in row
+
+
+def test_the_rows_page_lists_only_the_owners_rows(signed_in, db_path):
+    page = signed_in.client.get(f"/table/{table_id(db_path, 'tickets')}/rows").text
+    assert "user&#39;s first" in page and "user&#39;s second" in page
+    assert "other&#39;s" not in page and "admin&#39;s" not in page and "nobody&#39;s" not in page
+
+
+def test_the_rows_pages_change_only_the_owners_rows(signed_in, db_path):
+    rows_url = f"/table/{table_id(db_path, 'tickets')}/rows"
+    assert signed_in.client.get(f"{rows_url}/2").status_code == 404
+    assert signed_in.post(f"{rows_url}/2", {"f.title": "taken"}).status_code == 404
+    signed_in.post(f"{rows_url}/2/delete")
+    assert signed_in.post(f"{rows_url}/1", {"f.title": "edited", "f.owner": str(OWNER)}).status_code == 302
+    given_away = signed_in.post(f"{rows_url}/3", {"f.title": "user's second", "f.owner": str(OTHER)})
+    assert given_away.status_code == 400 and "Not authorized" in given_away.text
+    new_form = signed_in.client.get(f"{rows_url}/new").text
+    assert f'value="{OWNER}"' in new_form  # the form suggests the user as owner
+    assert signed_in.post(f"{rows_url}/new", {"f.title": "added", "f.owner": str(OWNER)}).status_code == 302
+    refused = signed_in.post(f"{rows_url}/new", {"f.title": "for other", "f.owner": str(OTHER)})
+    assert refused.status_code == 400 and "Not authorized" in refused.text
+    assert signed_in.post(f"{rows_url}/3/delete").status_code == 302
+    assert [(row["id"], row["title"], row["owner"]) for row in rows_of(db_path, "tickets")] == [
+        (1, "edited", OWNER), (2, "other's", OTHER), (4, "admin's", 1), (5, "nobody's", None), (6, "added", OWNER)
+    ]  # fmt: skip

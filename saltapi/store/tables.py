@@ -337,30 +337,25 @@ def drop_table(db: sqlite3.Connection, table_id: int) -> str:
     return table.name
 
 
-def set_table_roles(db: sqlite3.Connection, table_id: int, min_role_read: int, min_role_write: int) -> None:
-    """:raises DefinitionError: for an unknown table or role."""
-    with transaction(db):
-        check_roles(db, min_role_read, min_role_write)
-        cursor = db.execute(
-            "UPDATE _sc_tables SET min_role_read = ?, min_role_write = ? WHERE id = ?",
-            (min_role_read, min_role_write, table_id),
-        )
-        if cursor.rowcount == 0:
-            raise DefinitionError("There is no such table")
+def set_table_settings(
+    db: sqlite3.Connection, table_id: int, min_role_read: int, min_role_write: int, owner_field: str | None
+) -> None:
+    """Set the table's minimum roles and its owner field (a Key to users; None for no ownership), all or nothing.
 
-
-def set_table_owner(db: sqlite3.Connection, table_id: int, field_name: str | None) -> None:
-    """Name the table's owner field (a Key to users), or None for no ownership.
-
-    :raises DefinitionError: for an unknown table, or a field that is not one of its Keys to users.
+    :raises DefinitionError: for an unknown table or role, or a field that is not one of its Keys to users.
     """
     with transaction(db):
         table = load_table_by_id(db, table_id)
         if table is None:
             raise DefinitionError("There is no such table")
-        if field_name is not None:
-            check_owner_field(table.name, table.fields, field_name)
-        store_owner_field(db, table_id, field_name)
+        check_roles(db, min_role_read, min_role_write)
+        if owner_field is not None:
+            check_owner_field(table.name, table.fields, owner_field)
+        db.execute(
+            "UPDATE _sc_tables SET min_role_read = ?, min_role_write = ? WHERE id = ?",
+            (min_role_read, min_role_write, table_id),
+        )
+        store_owner_field(db, table_id, owner_field)
 
 
 def row_count(db: sqlite3.Connection, table_name: str) -> int:

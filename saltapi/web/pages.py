@@ -9,11 +9,12 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, session, url_for
 
-from ..auth import session_user
+from ..auth import row_owner, session_user
 from ..csrf import FORM_FIELD as CSRF_FIELD, csrf_token, is_valid_csrf_token, sent_csrf_token
 from ..db import get_db
+from ..errors import NotAuthorized
 from ..store.metadata import ADMIN_ROLE_ID, load_table, roles, table_names
-from ..store.tables import row_count
+from ..store.rows import Query, count_rows, owned_by
 from ..store.users import User, has_users
 
 bp = Blueprint(
@@ -161,15 +162,18 @@ def pop_new_token(user_id: int) -> str | None:
 
 @bp.get("/")
 def home():
-    """The tables the signed-in user may read, with links to their rows."""
+    """The tables the signed-in user may read (or owns rows of, counting only those), with links to their rows."""
     user = current_user()
     if user is None:
         return redirect(url_for("web_auth.login" if has_users(get_db()) else "web_auth.create_first_user"))
     db = get_db()
-    tables = [load_table(db, name) for name in table_names(db)]
-    readable = [
-        {"table": table, "rows": row_count(db, table.name), "can_write": user.role_id <= table.min_role_write}
-        for table in tables
-        if user.role_id <= table.min_role_read
-    ]
+    readable = []
+    for table in (load_table(db, name) for name in table_names(db)):
+        try:
+            owner = row_owner(table, "read", user)
+        except NotAuthorized:
+            continue
+        rows = count_rows(db, table, Query(filters=owned_by(table, owner)))
+        readable.append({"table": table, "rows": rows, "owned": owner is not None,
+                         "can_write": user.role_id <= table.min_role_write})  # fmt: skip
     return render_template("saltapi/home.html", tables=readable, role_names=roles(db))

@@ -1,19 +1,20 @@
 """The rows pages (`/table/<id>/rows`): a paged list, add, edit and delete, for signed-in users whose role the
-table allows. Reads and writes go through the API's own code (`query`, `rows`, `writes`), so the rules and the
-error messages are the API's.
+table allows, or who own rows of it. Reads and writes go through the API's own code (`auth`, `query`, `rows`,
+`writes`), so the rules, ownership included, and the error messages are the API's.
 """
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
-from ..auth import caller_may_read
+from ..auth import caller_may_read, row_owner
 from ..db import get_db
-from ..errors import ApiError, NotFound
+from ..errors import ApiError, NotAuthorized, NotFound
 from ..store.metadata import Field, Table, load_table, load_table_by_id, roles
 from ..query import parse_read
-from ..store.rows import Query, count_rows, get_row, key_options, select_rows
+from ..store.rows import Query, count_rows, get_row, key_options, owned_by, select_rows
 from .pages import current_user, fail, login_required, setup_pages
 from ..writes import delete_row, insert_row, update_row
 
@@ -26,19 +27,38 @@ READ_KEYS = ("_fts", "sortBy", "sortDesc")  # the API's query parameters the lis
 INPUT_PREFIX = "f."  # form inputs are `f.<field>`, so no field can collide with `_csrf`
 
 
-def table_for(kind: str, table_id: int) -> Table:
-    """The table, when the signed-in user's role may `kind` ("read"/"write") it by the API's rule; else a 403 page."""
+def table_for(kind: str, table_id: int, existing_row: bool = False) -> tuple[Table, int | None]:
+    """The table and, as the API's `table_access` gives it, the user id whose rows alone the signed-in user may
+    `kind` ("read"/"write") in it (None for every row); a 403 page when they may reach none."""
     db = get_db()
     table = load_table_by_id(db, table_id)
     if table is None:
         fail(404, "No such table", f"There is no table with id {table_id}.")
-    role_id = current_user().role_id
-    g.saltapi_role_id = role_id  # what the API's caller_may_read() judges by
-    if role_id > table.min_role(kind):
+    user = current_user()
+    g.saltapi_role_id = user.role_id  # what the API's caller_may_read() judges by
+    try:
+        return table, row_owner(table, kind, user, existing_row)
+    except NotAuthorized:
         needed = roles(db).get(table.min_role(kind), str(table.min_role(kind)))
         message = f"To {kind} the rows of {table.name} you need the role {needed} or a more powerful one."
         fail(403, "Not allowed", message)
-    return table
+
+
+def may_change(table: Table) -> Callable[[dict], bool]:
+    """Which listed rows the signed-in user may edit and delete (the list shows the buttons only there)."""
+    try:
+        owner = row_owner(table, "write", current_user(), existing_row=True)
+    except NotAuthorized:
+        return lambda row: False
+    return lambda row: owner is None or row.get(table.owner_field) == owner
+
+
+def may_insert(table: Table) -> bool:
+    try:
+        row_owner(table, "write", current_user())
+    except NotAuthorized:
+        return False
+    return True
 
 
 def input_text(field: Field, value) -> str:
@@ -88,7 +108,8 @@ def row_form(table: Table, row_id: int | None, values: dict, status: int = 200, 
 @bp.get("")
 @login_required
 def index(table_id: int):
-    table = table_for("read", table_id)
+    table, owner = table_for("read", table_id)
+    scope = owned_by(table, owner)
     db = get_db()
     args = MultiDict([(key, value) for key in READ_KEYS for value in request.args.getlist(key)[:1]])
     args.setlist("dereference", [field.name for field in table.fields if field.type == "Key"])
@@ -98,9 +119,9 @@ def index(table_id: int):
         page = 1
     error = None
     try:
-        query = parse_read(db, table, args, caller_may_read).query
+        query = parse_read(db, table, args, caller_may_read, scope).query
     except ApiError as failure:
-        error, query = failure.message, Query()
+        error, query = failure.message, Query(filters=scope)
     total = count_rows(db, table, Query(filters=query.filters))
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(page, pages)
@@ -116,7 +137,8 @@ def index(table_id: int):
         search=args.get("_fts", ""),
         sort_by=query.order_by,
         descending=query.descending,
-        can_write=current_user().role_id <= table.min_role_write,
+        can_insert=may_insert(table),
+        may_change=may_change(table),
         error=error,
     )
 
@@ -124,12 +146,13 @@ def index(table_id: int):
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
 def new(table_id: int):
-    table = table_for("write", table_id)
+    table, owner = table_for("write", table_id)
     if request.method == "GET":
-        return row_form(table, None, {})
+        # The form suggests the user as the owner; the insert itself never fills the owner in (SPEC §7a).
+        return row_form(table, None, {} if owner is None else {table.owner_field: str(owner)})
     body = form_body(table)
     try:
-        row_id = insert_row(get_db(), table, body)
+        row_id = insert_row(get_db(), table, body, owner)
     except ApiError as failure:
         return row_form(table, None, request_values(table), 400, failure.message)
     flash(f"Added row {row_id}.", "success")
@@ -143,15 +166,15 @@ def request_values(table: Table) -> dict:
 @bp.route("/<int:row_id>", methods=["GET", "POST"])
 @login_required
 def edit(table_id: int, row_id: int):
-    table = table_for("write", table_id)
+    table, owner = table_for("write", table_id, existing_row=True)
     db = get_db()
-    row = get_row(db, table, row_id)
+    row = get_row(db, table, row_id, owned_by(table, owner))
     if row is None:
         fail(404, "No such row", f"{table.name} has no row {row_id}.")
     if request.method == "GET":
         return row_form(table, row_id, {field.name: input_text(field, row[field.name]) for field in table.fields})
     try:
-        update_row(db, table, row_id, changed_only(table, form_body(table), row))
+        update_row(db, table, row_id, changed_only(table, form_body(table), row), owner)
     except NotFound:
         fail(404, "No such row", f"{table.name} has no row {row_id}.")
     except ApiError as failure:
@@ -163,9 +186,9 @@ def edit(table_id: int, row_id: int):
 @bp.post("/<int:row_id>/delete")
 @login_required
 def delete(table_id: int, row_id: int):
-    table = table_for("write", table_id)
+    table, owner = table_for("write", table_id, existing_row=True)
     try:
-        delete_row(get_db(), table, row_id)
+        delete_row(get_db(), table, row_id, owner)
     except ApiError as failure:  # NotFound included: the row is gone either way
         flash(f"Row {row_id}: {failure.message}", "error")
     else:

@@ -1,5 +1,6 @@
 """The tables pages (`/table`, admins only): the list, creating and deleting tables, and each table's page with
-its fields (add, edit, delete) and its settings ("Minimum role to read" / "Minimum role to write").
+its fields (add, edit, delete) and its settings ("Minimum role to read" / "Minimum role to write", "Ownership
+field").
 """
 
 from collections.abc import Mapping
@@ -8,7 +9,9 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from ..db import get_db
 from ..store.metadata import ADMIN_ROLE_ID, Field, Table, load_table, load_table_by_id, referencing_fields, roles, table_names
-from ..store.tables import DefinitionError, add_field, create_table, drop_table, row_count, set_table_roles, update_field
+from ..store.tables import (
+    DefinitionError, add_field, create_table, drop_table, is_owner_key, row_count, set_table_settings, update_field,
+)  # fmt: skip
 from ..store.tables import delete_field as drop_field
 from ..store.types import FIELD_TYPES, InvalidValue, to_float, to_integer
 from .pages import admin_required, fail, setup_pages
@@ -152,6 +155,7 @@ def table_view(table: Table, status: int = 200, error: str | None = None):
         rows=row_count(db, table.name),
         role_names=roles(db),
         referenced_by=[f"{t}.{f}" for t, f in referencing_fields(db, table.name) if t != table.name],
+        owner_keys=[field.name for field in table.fields if is_owner_key(field)],
         error=error,
     )
     return page, status
@@ -170,7 +174,7 @@ def save_settings(table_id: int):
     try:
         read_role = role_from_form("min_role_read", "Minimum role to read")
         write_role = role_from_form("min_role_write", "Minimum role to write")
-        set_table_roles(get_db(), table_id, read_role, write_role)
+        set_table_settings(get_db(), table_id, read_role, write_role, request.form.get("owner_field") or None)
     except DefinitionError as error:
         return table_view(table, 400, str(error))
     flash(f"Saved the settings of {table.name}; they apply from the next request on.", "success")
