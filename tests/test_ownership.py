@@ -6,9 +6,11 @@ read, so users reach its existing rows only as owners. User 3 (user@foo.com) and
 plain users (role 80).
 """
 
+import json
 import shutil
 
 import pytest
+from openapi_spec_validator import validate
 
 from conftest import TOKENS, WebActions, bearer
 from saltapi import create_app
@@ -494,3 +496,63 @@ def test_the_rows_pages_change_only_the_owners_rows(signed_in, db_path):
     assert [(row["id"], row["title"], row["owner"]) for row in rows_of(db_path, "tickets")] == [
         (1, "edited", OWNER), (2, "other's", OTHER), (4, "admin's", 1), (5, "nobody's", None), (6, "added", OWNER)
     ]  # fmt: skip
+
+
+# The OpenAPI document tells each caller what ownership lets them do
+
+
+def document(client, role: str) -> dict:
+    response = send(client, "GET", "/api/openapi.json", role)
+    assert response.status_code == 200, response.json
+    validate(response.json)
+    return response.json
+
+
+def descriptions(doc: dict, table: str) -> dict[str, str]:
+    """operationId -> description, for the operations of one table."""
+    return {
+        operation["operationId"]: operation["description"]
+        for path, item in doc["paths"].items()
+        if path.split("/")[2] == table
+        for method, operation in item.items()
+        if method != "parameters"
+    }
+
+
+READ_NOTE = "Ownership: you see only the rows whose `owner` is your user id ({me}); the others are neither listed nor counted."
+ONE_NOTE = "Ownership: only a row whose `owner` is your user id ({me}); another's row is a 404, as a missing one."
+INSERT_NOTE = "Ownership: the body must give `owner` your user id ({me}); omitted, null or another id is a 400 `Not authorized`."
+CHANGE_NOTE = "Ownership: only rows whose `owner` is your user id ({me}); another's row is a 404"
+
+
+@pytest.mark.parametrize("role, me", [("owner", OWNER), ("other", OTHER)])
+def test_an_owner_only_callers_document_says_what_ownership_lets_them_do(client, role, me):
+    doc = document(client, role)
+    tickets = descriptions(doc, "tickets")
+    assert set(tickets) == {
+        "tickets.list", "tickets.count", "tickets.distinct", "tickets.read", "tickets.insert", "tickets.update",
+        "tickets.delete", "tickets.deleteByPost",
+    }  # fmt: skip
+    for kind in ("list", "count"):
+        assert tickets[f"tickets.{kind}"].endswith(READ_NOTE.format(me=me))
+    assert tickets["tickets.read"].endswith(ONE_NOTE.format(me=me))
+    assert tickets["tickets.insert"].endswith(INSERT_NOTE.format(me=me))
+    for kind in ("update", "delete", "deleteByPost"):
+        assert CHANGE_NOTE.format(me=me) in tickets[f"tickets.{kind}"]
+    diary = descriptions(doc, "diary")
+    assert "Ownership" not in diary["diary.insert"]  # users may write diary rows: no owner check on inserts
+    assert CHANGE_NOTE.format(me=me) in diary["diary.update"] and READ_NOTE.format(me=me) in diary["diary.list"]
+    assert "ownership field `owner`" in next(tag["description"] for tag in doc["tags"] if tag["name"] == "tickets")
+
+
+def test_staff_reach_every_ticket_and_only_their_own_diary_rows(client):
+    doc = document(client, "staff")
+    assert not any("Ownership" in text for text in descriptions(doc, "tickets").values())
+    diary = descriptions(doc, "diary")
+    assert READ_NOTE.format(me=2) in diary["diary.list"] and "Ownership" not in diary["diary.insert"]
+
+
+def test_the_public_document_has_no_owned_table(client):
+    doc = document(client, "public")
+    assert not any(path.startswith(("/api/tickets", "/api/diary")) for path in doc["paths"])
+    assert "Ownership:" not in json.dumps(doc)

@@ -1,14 +1,18 @@
 """The OpenAPI 3.1 document of the API (`GET /api/openapi.json`), built for one caller from the live metadata.
 
-`build_document` is a pure function of the tables and the caller's role: it lists only the tables that role
-may read, and write operations only where it may write. Nothing is cached, so a change shows at once.
+`build_document` is a pure function of the tables and the caller: it lists only the tables the caller may read
+(by role, or as the owner of rows, SPEC §7a), and write operations only where they may write, saying where
+ownership limits them. Nothing is cached, so a change shows at once.
 """
 
 import sqlite3
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
-from ..errors import API_PREFIX
+from ..auth import row_owner
+from ..errors import API_PREFIX, NotAuthorized
 from ..store.metadata import PUBLIC_ROLE_ID, USERS_TABLE_NAME, Field, Table, load_table, table_names, users_table
+from ..store.users import User
 from ..query import MAX_SAFE_INTEGER, OPERATORS, PREFIXES, RESERVED_KEYS
 from ..store.types import INT64_MAX
 
@@ -31,7 +35,8 @@ TOKEN_PLACES = (
 )
 DESCRIPTION = f"""Saltcorn's table-data REST API, as this caller may use it: only the tables the caller's role
 may read are listed, and write operations only where it may write. Without credentials the caller is public
-(role 100); lower roles are more powerful.
+(role 100); lower roles are more powerful. A table may also let a signed-in caller whose role is too weak reach
+the rows that one of its Keys to users gives the caller's user id; the operations of such a table say so.
 
 Every answer is JSON: `{{"success": ...}}`, or `{{"error": "<message>"}}` with status 400 (bad input), 401 (not
 allowed, or a token that matches no user), 404 (unknown table, row, field or route), 405 (wrong method; the
@@ -110,23 +115,33 @@ def load_tables(db: sqlite3.Connection) -> list[Table]:
     return [*(load_table(db, name) for name in table_names(db)), users_table(db)]
 
 
-def build_document(tables: Iterable[Table], role_id: int, server_url: str = "/") -> dict:
-    """The OpenAPI document for a caller of `role_id`: the readable tables, their routes and schemas."""
+def build_document(tables: Iterable[Table], user: User | None, server_url: str = "/") -> dict:
+    """The OpenAPI document for `user` (None: the public): the tables they reach, their routes and schemas.
+
+    Key summaries are shown only from tables the caller's role may read, as the API's `dereference` does.
+    """
+    role_id = PUBLIC_ROLE_ID if user is None else user.role_id
+    tables = list(tables)
     readable = {table.name: table for table in tables if role_id <= table.min_role_read}
     paths = {f"{API_PREFIX}/openapi.json": {"get": document_operation()}}
     schemas = {"Error": ERROR_SCHEMA, "KeyOption": KEY_OPTION_SCHEMA}
     parameters = dict(SHARED_PARAMETERS)
-    for table in readable.values():
+    listed = []
+    for table in tables:
+        access = table_access_for(table, user)
+        if access is None:
+            continue
+        listed.append(table)
         filters = filter_parameters(table)
         parameters.update(filters)
-        paths.update(table_paths(table, may_write(table, role_id), filters, readable))
+        paths.update(table_paths(table, access, filters, readable))
         schemas.update(table_schemas(table, readable))
     return {
         "openapi": OPENAPI_VERSION,
         "info": {"title": "saltapi", "version": DOCUMENT_VERSION, "description": DESCRIPTION},
         "servers": [{"url": server_url}],
         "security": optional_security(),
-        "tags": [{"name": DOCUMENT_TAG, "description": "This document."}, *map(table_tag, readable.values())],
+        "tags": [{"name": DOCUMENT_TAG, "description": "This document."}, *map(table_tag, listed)],
         "paths": paths,
         "components": {
             "schemas": schemas,
@@ -137,8 +152,48 @@ def build_document(tables: Iterable[Table], role_id: int, server_url: str = "/")
     }
 
 
-def may_write(table: Table, role_id: int) -> bool:
-    return not table.read_only and role_id <= table.min_role_write
+@dataclass(frozen=True)
+class Access:
+    """What one caller may do with one table: `owner` is their user id where ownership limits them, else None."""
+
+    read_owner: int | None
+    writable: bool
+    insert_owner: int | None = None
+    change_owner: int | None = None
+
+
+def table_access_for(table: Table, user: User | None) -> Access | None:
+    """The caller's access to `table` by the API's own rule (`auth.row_owner`); None when they reach no row."""
+    try:
+        read_owner = row_owner(table, "read", user)
+    except NotAuthorized:
+        return None
+    if table.read_only:
+        return Access(read_owner, writable=False)
+    try:
+        insert_owner = row_owner(table, "write", user)
+        change_owner = row_owner(table, "write", user, existing_row=True)
+    except NotAuthorized:
+        return Access(read_owner, writable=False)
+    return Access(read_owner, True, insert_owner, change_owner)
+
+
+def own_rows_note(table: Table, owner: int | None, what: str) -> str:
+    """The sentence an operation gains where the caller reaches only their own rows."""
+    if owner is None:
+        return ""
+    return f" Ownership: {what.format(field=f'`{table.owner_field}`', me=owner)}"
+
+
+READ_OWN = "you see only the rows whose {field} is your user id ({me}); the others are neither listed nor counted."
+DISTINCT_OWN = "a plain field's values come only from the rows whose {field} is your user id ({me})."
+READ_ONE_OWN = "only a row whose {field} is your user id ({me}); another's row is a 404, as a missing one."
+INSERT_OWN = "the body must give {field} your user id ({me}); omitted, null or another id is a 400 `Not authorized`."
+CHANGE_OWN = (
+    "only rows whose {field} is your user id ({me}); another's row is a 404, as a missing one. An update that"
+    " would set {field} to another id or to null is a 400 `Not authorized`."
+)
+DELETE_OWN = "only rows whose {field} is your user id ({me}); another's row is a 404, as a missing one."
 
 
 # Security: a bearer header or a query parameter (OpenAPI has no scheme for a body key; the text says it).
@@ -564,7 +619,11 @@ ROW_ID = {
 
 def table_tag(table: Table) -> dict:
     write = "read-only through the API" if table.read_only else f"min_role_write {table.min_role_write}"
-    return {"name": table.name, "description": f"Table `{table.name}` (min_role_read {table.min_role_read}, {write})."}
+    owned = "" if table.owner_field is None else f", ownership field `{table.owner_field}`"
+    return {
+        "name": table.name,
+        "description": f"Table `{table.name}` (min_role_read {table.min_role_read}, {write}{owned}).",
+    }
 
 
 def by_number(table: Table) -> str:
@@ -586,7 +645,7 @@ def operation(table: Table, kind: str, summary: str, description: str, responses
     }
 
 
-def list_operation(table: Table, filters: Mapping[str, dict], readable: Readable) -> dict:
+def list_operation(table: Table, filters: Mapping[str, dict], readable: Readable, owner: int | None) -> dict:
     listed = {"type": "array", "items": schema_ref(table, "ListedRow")}
     tabulator = {
         "type": "object",
@@ -601,6 +660,7 @@ def list_operation(table: Table, filters: Mapping[str, dict], readable: Readable
     description = (
         "Rows in `id` order unless sorted. Every filter must hold; a repeated key matches any of its values."
         + by_number(table)
+        + own_rows_note(table, owner, READ_OWN)
     )
     return operation(
         table, "list", f"List rows of {table.name}", description,
@@ -608,16 +668,17 @@ def list_operation(table: Table, filters: Mapping[str, dict], readable: Readable
     )  # fmt: skip
 
 
-def count_operation(table: Table, filters: Mapping[str, dict]) -> dict:
+def count_operation(table: Table, filters: Mapping[str, dict], owner: int | None) -> dict:
     return operation(
         table, "count", f"Count rows of {table.name}",
-        "The number of rows the same filters would list; limit and offset do not apply." + by_number(table),
+        "The number of rows the same filters would list; limit and offset do not apply." + by_number(table)
+        + own_rows_note(table, owner, READ_OWN),
         {"200": success({"type": "integer", "minimum": 0}, "The number of rows."), **error_refs(READ_ERRORS)},
         [shared("approximate"), shared("_fts"), shared("access_token"), *filter_refs(filters)],
     )  # fmt: skip
 
 
-def distinct_operation(table: Table) -> dict:
+def distinct_operation(table: Table, owner: int | None) -> dict:
     field_name = {
         "name": "field_name",
         "in": "path",
@@ -635,6 +696,7 @@ def distinct_operation(table: Table) -> dict:
         "A plain field: its distinct non-null values, ascending. A Key field: Saltcorn's option list over the"
         ' referenced rows in id order, led by the empty option {"label": "", "value": ""} unless the field is'
         " required; only the empty option when the caller may not read the referenced table." + by_number(table)
+        + own_rows_note(table, owner, DISTINCT_OWN)
     )
     answer = success({"type": "array", "items": {"anyOf": items}}, "The values, or the options.")
     return operation(
@@ -643,9 +705,10 @@ def distinct_operation(table: Table) -> dict:
     )  # fmt: skip
 
 
-def read_operation(table: Table) -> dict:
+def read_operation(table: Table, owner: int | None) -> dict:
     return operation(
-        table, "read", f"Read one row of {table.name}", "The row with this id; 404 when there is none.",
+        table, "read", f"Read one row of {table.name}",
+        "The row with this id; 404 when there is none." + own_rows_note(table, owner, READ_ONE_OWN),
         {"200": success(schema_ref(table, "Row"), "The row."), **error_refs(READ_ERRORS)}, [shared("access_token")],
     )  # fmt: skip
 
@@ -664,11 +727,12 @@ VALIDATION = (
 )
 
 
-def insert_operation(table: Table) -> dict:
+def insert_operation(table: Table, owner: int | None) -> dict:
     return {
         **operation(
             table, "insert", f"Insert a row into {table.name}",
-            "Answers the new row's id. An `id` in the body is used as the new row's id." + VALIDATION,
+            "Answers the new row's id. An `id` in the body is used as the new row's id." + VALIDATION
+            + own_rows_note(table, owner, INSERT_OWN),
             {"200": success({"type": "integer"}, "The new row's id."), **error_refs(WRITE_ERRORS)},
             [shared("access_token")],
         ),
@@ -676,40 +740,45 @@ def insert_operation(table: Table) -> dict:
     }  # fmt: skip
 
 
-def update_operation(table: Table) -> dict:
+def update_operation(table: Table, owner: int | None) -> dict:
     return {
         **operation(
             table, "update", f"Update a row of {table.name}",
             "Only the given fields change; null for a required field is a 400. An id that does not exist is a 404."
-            + VALIDATION,
+            + VALIDATION + own_rows_note(table, owner, CHANGE_OWN),
             {"200": success({"const": True}, "Updated."), **error_refs(WRITE_ERRORS)}, [shared("access_token")],
         ),
         "requestBody": request_body(table, "Update"),
     }  # fmt: skip
 
 
-def delete_operation(table: Table, kind: str) -> dict:
+def delete_operation(table: Table, kind: str, owner: int | None) -> dict:
     alias = " (`POST` alias of `DELETE`)" if kind == "deleteByPost" else ""
     return operation(
         table, kind, f"Delete a row of {table.name}{alias}",
-        "An id that does not exist is a 404; a row another row refers to cannot be deleted (400).",
+        "An id that does not exist is a 404; a row another row refers to cannot be deleted (400)."
+        + own_rows_note(table, owner, DELETE_OWN),
         {"200": success({"const": True}, "Deleted."), **error_refs(WRITE_ERRORS)}, [shared("access_token")],
     )  # fmt: skip
 
 
-def table_paths(table: Table, writable: bool, filters: Mapping[str, dict], readable: Readable) -> dict:
+def table_paths(table: Table, access: Access, filters: Mapping[str, dict], readable: Readable) -> dict:
     """SPEC §4's routes for one table; write operations only when the caller may write."""
-    base = f"{API_PREFIX}/{table.name}"
+    base, reader, changer = f"{API_PREFIX}/{table.name}", access.read_owner, access.change_owner
     paths = {
-        base: {"get": list_operation(table, filters, readable)},
-        f"{base}/count": {"get": count_operation(table, filters)},
-        f"{base}/distinct/{{field_name}}": {"get": distinct_operation(table)},
-        f"{base}/{{row_id}}": {"parameters": [ROW_ID], "get": read_operation(table)},
+        base: {"get": list_operation(table, filters, readable, reader)},
+        f"{base}/count": {"get": count_operation(table, filters, reader)},
+        f"{base}/distinct/{{field_name}}": {"get": distinct_operation(table, reader)},
+        f"{base}/{{row_id}}": {"parameters": [ROW_ID], "get": read_operation(table, reader)},
     }
-    if writable:
-        paths[base]["post"] = insert_operation(table)
-        paths[f"{base}/{{row_id}}"] |= {"post": update_operation(table), "delete": delete_operation(table, "delete")}
-        paths[f"{base}/delete/{{row_id}}"] = {"parameters": [ROW_ID], "post": delete_operation(table, "deleteByPost")}
+    if access.writable:
+        paths[base]["post"] = insert_operation(table, access.insert_owner)
+        paths[f"{base}/{{row_id}}"] |= {
+            "post": update_operation(table, changer), "delete": delete_operation(table, "delete", changer)
+        }  # fmt: skip
+        paths[f"{base}/delete/{{row_id}}"] = {
+            "parameters": [ROW_ID], "post": delete_operation(table, "deleteByPost", changer)
+        }  # fmt: skip
     return paths
 
 

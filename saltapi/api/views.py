@@ -10,7 +10,7 @@ from ..auth import caller_from_request, caller_may_read, table_access
 from ..body import request_body
 from ..db import detach_db, get_db
 from ..errors import NotFound, QueryTooLong, TooManyParameters, is_api_path
-from ..store.metadata import ID_FIELD, PUBLIC_ROLE_ID, Table, load_table
+from ..store.metadata import ID_FIELD, Table, load_table
 from .openapi import build_document, load_tables
 from ..query import parse_filters, parse_read
 from ..responses import json_response, streamed_json
@@ -84,8 +84,7 @@ def openapi_document():
     """The OpenAPI document for this caller; a static rule, so werkzeug prefers it to `/<table_name>`."""
     db = get_db()
     user = caller_from_request(db)
-    role_id = PUBLIC_ROLE_ID if user is None else user.role_id
-    return json_response(build_document(load_tables(db), role_id, server_url=request.script_root or "/"))
+    return json_response(build_document(load_tables(db), user, server_url=request.script_root or "/"))
 
 
 @bp.get("/<table_name>", **TRAILING_SLASH_OK)
