@@ -1,24 +1,98 @@
-"""Admin commands for Flask's CLI (`flask --app app <command>`); each says what it did, or fails in one line."""
+"""The admin commands, for the `saltapi` console command and Flask's CLI (`flask --app app <command>`).
+
+Each works on the database named by `--db` (else $SALTAPI_DB, else the app's), says which on standard error,
+says what it did, or fails in one line.
+"""
 
 import contextlib
+import functools
 import io
 import json
 import os
 import sqlite3
-import sys
 import tempfile
+from urllib.parse import urlsplit
 
 import click
 from flask import Flask, current_app
-from flask.cli import with_appcontext
+from flask.cli import ScriptInfo
 
 from .csv_io import CsvError, check_import, export_csv, import_csv, parse_csv
-from .store.connection import connect, init_db, transaction
+from .store.connection import DEFAULT_DATABASE, connect, init_db, transaction
 from .db import get_db
 from .demo import demo_lines, reset_demo
 from .fixtures import FixtureError, count_rows, dump_fixture, load_fixture
-from .store.metadata import resolve_role, roles
-from .store.users import User, UserError, find_user, generate_token, insert_user, remove_token
+from .progress import progress
+from .store.metadata import load_table, resolve_role, roles, table_names
+from .store.rows import Query, count_rows as count_table_rows
+from .store.users import (
+    User, UserError, delete_account, find_user, generate_token, insert_user, list_accounts, remove_token, set_role,
+)  # fmt: skip
+
+# The `saltapi` console command puts this key into its ScriptInfo: the app is made only once the command has
+# chosen its database, so a wrong --db never leaves a directory or a secret file behind.
+CHOSEN_DATABASE = "saltapi_database"
+
+
+def is_database_url(database: str) -> bool:
+    """`postgresql://...` and the like name a server, not a file."""
+    return "://" in database
+
+
+def database_label(database: str) -> str:
+    """The database as a person should see it: a file's absolute path, a URL without its password."""
+    if not is_database_url(database):
+        return os.path.abspath(database)
+    parts = urlsplit(database)
+    if parts.password is None:
+        return database
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+def refuse_missing(database: str) -> None:
+    """:raises click.ClickException: when `database` is a file path where there is no file."""
+    if not is_database_url(database) and not os.path.isfile(database):
+        label = database_label(database)
+        raise click.ClickException(
+            f"No database at {label}; name an existing one with --db (or SALTAPI_DB),"
+            f" or create it with `saltapi init-db --db {label}`"
+        )
+
+
+def environment_database() -> str:
+    return os.environ.get("SALTAPI_DB") or DEFAULT_DATABASE
+
+
+def database_command(must_exist: bool = True):
+    """Give a command `--db` and run it in an app context on that database (Flask's `with_appcontext`, plus the
+    choice of database). With `must_exist`, a path where there is no file is refused instead of created."""
+
+    def decorator(command):
+        @click.option("--db", "database", metavar="PATH", help="The database (default: $SALTAPI_DB, else the app's).")
+        @click.pass_context
+        @functools.wraps(command)
+        def wrapped(ctx: click.Context, database: str | None, **kwargs):
+            info = ctx.ensure_object(ScriptInfo)
+            if CHOSEN_DATABASE in info.data:  # the saltapi console: no app yet
+                database = database or environment_database()
+                if must_exist:
+                    refuse_missing(database)
+                info.data[CHOSEN_DATABASE] = database
+                app = info.load_app()
+            else:  # flask --app app, or a test's runner: the app exists already
+                app = info.load_app()
+                if database:
+                    app.config["DATABASE"] = database
+                if must_exist:
+                    refuse_missing(app.config["DATABASE"])
+            ctx.with_resource(app.app_context())
+            click.echo(f"Database: {database_label(app.config['DATABASE'])}", err=True)
+            return ctx.invoke(command, **kwargs)
+
+        return wrapped
+
+    return decorator
 
 
 def existing_user(email: str) -> User:
@@ -28,8 +102,27 @@ def existing_user(email: str) -> User:
     return user
 
 
+def existing_role(role: str) -> int:
+    """The id of a role given by name or id.
+
+    :raises click.ClickException: naming the roles there are.
+    """
+    role_id = resolve_role(get_db(), role)
+    if role_id is None:
+        raise click.ClickException(f"No role {role!r}; roles are {', '.join(roles(get_db()).values())}")
+    return role_id
+
+
+def echo_columns(header: tuple[str, ...], rows: list[tuple]) -> None:
+    """Print rows as aligned columns under a header, for people to read (one row per line)."""
+    lines = [header, *[tuple(str(value) for value in row) for row in rows]]
+    widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
+    for line in lines:
+        click.echo("  ".join(value.ljust(width) for value, width in zip(line, widths)).rstrip())
+
+
 @click.command("init-db")
-@with_appcontext
+@database_command(must_exist=False)
 def init_db_command():
     """Create the metadata tables (safe to run again)."""
     init_db(get_db())
@@ -40,13 +133,11 @@ def init_db_command():
 @click.argument("email")
 @click.option("--role", required=True, help="Role name (admin, staff, user, public, ...) or id.")
 @click.password_option(help="Prompted for when not given.")
-@with_appcontext
+@database_command()
 def create_user_command(email: str, role: str, password: str):
     """Create a user with a password."""
     db = get_db()
-    role_id = resolve_role(db, role)
-    if role_id is None:
-        raise click.ClickException(f"No role {role!r}; roles are {', '.join(roles(db).values())}")
+    role_id = existing_role(role)
     try:
         with transaction(db):
             user = insert_user(db, email, role_id, password=password)
@@ -57,7 +148,7 @@ def create_user_command(email: str, role: str, password: str):
 
 @click.command("gen-token")
 @click.argument("email")
-@with_appcontext
+@database_command()
 def gen_token_command(email: str):
     """Generate a new API token for a user (the old one stops working) and print it."""
     click.echo(generate_token(get_db(), existing_user(email).id))
@@ -65,7 +156,7 @@ def gen_token_command(email: str):
 
 @click.command("remove-token")
 @click.argument("email")
-@with_appcontext
+@database_command()
 def remove_token_command(email: str):
     """Remove a user's API token."""
     user = existing_user(email)
@@ -73,10 +164,75 @@ def remove_token_command(email: str):
     click.echo(f"Removed the API token of {user.email}.")
 
 
+@click.command("list-users")
+@database_command()
+def list_users_command():
+    """List the users: id, email, role and whether they have an API token."""
+    db = get_db()
+    role_names = roles(db)
+    accounts = list_accounts(db)
+    echo_columns(
+        ("id", "email", "role", "API token"),
+        [(a.id, a.email, role_names.get(a.role_id, a.role_id), token_state(a.has_token, a.api_token_created_at))
+         for a in accounts],
+    )  # fmt: skip
+
+
+def token_state(has_token: bool, created_at: str | None) -> str:
+    if not has_token:
+        return "-"
+    return f"since {created_at}" if created_at else "yes"
+
+
+@click.command("set-role")
+@click.argument("email")
+@click.argument("role")
+@database_command()
+def set_role_command(email: str, role: str):
+    """Give a user another role (by name or id); the last admin stays an admin."""
+    user = existing_user(email)
+    role_id = existing_role(role)
+    try:
+        set_role(get_db(), user.id, role_id)
+    except UserError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{user.email} now has the role {roles(get_db())[role_id]}.")
+
+
+@click.command("delete-user")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask first.")
+@database_command()
+def delete_user_command(email: str, yes: bool):
+    """Delete a user and their API token (never the last admin, nor a user that rows refer to)."""
+    user = existing_user(email)
+    if not yes:
+        click.confirm(f"Delete the user {user.email}?", abort=True, err=True)
+    try:
+        delete_account(get_db(), user.id)
+    except UserError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Deleted the user {user.email}.")
+
+
+@click.command("list-tables")
+@database_command()
+def list_tables_command():
+    """List the tables: name, id, rows and the roles that may read and write them."""
+    db = get_db()
+    role_names = roles(db)
+    tables = [load_table(db, name) for name in table_names(db)]
+    echo_columns(
+        ("table", "id", "rows", "read", "write"),
+        [(t.name, t.id, count_table_rows(db, t, Query()), role_names.get(t.min_role_read, t.min_role_read),
+          role_names.get(t.min_role_write, t.min_role_write)) for t in tables],
+    )  # fmt: skip
+
+
 @click.command("load-fixture")
 @click.argument("file", type=click.File("rb"))
 @click.option("--replace", is_flag=True, help="Drop every existing table and user first.")
-@with_appcontext
+@database_command(must_exist=False)
 def load_fixture_command(file, replace: bool):
     """Load a fixture file (all or nothing)."""
     try:
@@ -85,11 +241,11 @@ def load_fixture_command(file, replace: bool):
         raise click.ClickException(f"{file.name} is not valid JSON: {error}") from None
     except RecursionError:
         raise click.ClickException(f"{file.name} cannot be read: its JSON is nested too deeply") from None
-    with click.progressbar(length=count_rows(data), label="Loading rows", file=sys.stderr) as bar:
-        try:
-            loaded = load_fixture(get_db(), data, replace=replace, progress=bar.update)
-        except FixtureError as error:
-            raise click.ClickException(f"{file.name}: {error}") from None
+    try:
+        with progress(f"Loading {file.name}", count_rows(data)) as step:
+            loaded = load_fixture(get_db(), data, replace=replace, progress=step)
+    except FixtureError as error:
+        raise click.ClickException(f"{file.name}: {error}") from None
     click.echo(
         f"Loaded {loaded['tables']} tables, {loaded['rows']} rows, {loaded['users']} users"
         f" and {loaded['roles']} roles from {file.name}."
@@ -99,10 +255,13 @@ def load_fixture_command(file, replace: bool):
 @click.command("dump-fixture")
 @click.argument("file", type=click.Path(dir_okay=False, writable=True), required=False)
 @click.option("--with-secrets", is_flag=True, help="Include password and API token hashes.")
-@with_appcontext
+@database_command()
 def dump_fixture_command(file: str | None, with_secrets: bool):
     """Write the whole instance as a fixture to FILE (default: standard output)."""
-    data = dump_fixture(get_db(), with_secrets=with_secrets)
+    db = get_db()
+    total = sum(count_table_rows(db, load_table(db, name), Query()) for name in table_names(db))
+    with progress("Dumping", total) as step:
+        data = dump_fixture(db, with_secrets=with_secrets, progress=step)
     text = json.dumps(data, indent=2)
     if file is None:
         click.echo(text)
@@ -119,8 +278,9 @@ def dump_fixture_command(file: str | None, with_secrets: bool):
 @click.command("import-csv")
 @click.argument("table")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@with_appcontext
-def import_csv_command(table: str, file: str):
+@click.option("--check", is_flag=True, help="Only check the file, as an import would; store nothing.")
+@database_command()
+def import_csv_command(table: str, file: str, check: bool):
     """Add the rows of a CSV file to TABLE (all or nothing); its first line names the fields."""
     try:
         with open(file, encoding="utf-8-sig", newline="") as source:
@@ -131,23 +291,30 @@ def import_csv_command(table: str, file: str):
         raise click.ClickException(f"Cannot read {file}: {error.strerror}") from None
     try:
         parsed = parse_csv(text)
-        check_import(get_db(), table, parsed)  # before the progress bar shows
-        with click.progressbar(length=len(parsed.records), label=f"Importing into {table}", file=sys.stderr) as bar:
-            imported = import_csv(get_db(), table, parsed, progress=bar.update)
+        check_import(get_db(), table, parsed)  # before the progress shows
+        label = f"Checking {file} against {table}" if check else f"Importing {file} into {table}"
+        with progress(label, len(parsed.records)) as step:
+            imported = import_csv(get_db(), table, parsed, progress=step, store=not check)
     except CsvError as error:
         raise click.ClickException(f"{file}: {error}") from None
-    click.echo(f"Imported {imported} rows into {table} from {file}.")
+    if check:
+        click.echo(f"{file} would import {imported} rows into {table}; nothing was stored.")
+    else:
+        click.echo(f"Imported {imported} rows into {table} from {file}.")
 
 
 @click.command("export-csv")
 @click.argument("table")
 @click.argument("file", type=click.Path(dir_okay=False, writable=True), required=False)
-@with_appcontext
+@database_command()
 def export_csv_command(table: str, file: str | None):
     """Write TABLE's rows as CSV to FILE (default: standard output)."""
     text = io.StringIO(newline="")
+    db = get_db()
     try:
-        exported = export_csv(get_db(), table, text)
+        found = load_table(db, table)
+        with progress(f"Exporting {table}", count_table_rows(db, found, Query()) if found else 0) as step:
+            exported = export_csv(db, table, text, progress=step)
     except CsvError as error:
         raise click.ClickException(str(error)) from None
     if file is None:
@@ -163,7 +330,7 @@ def export_csv_command(table: str, file: str | None):
 
 @click.command("reset-demo")
 @click.confirmation_option(prompt="Replace everything in the database with the demo data and demo users?")
-@with_appcontext
+@database_command(must_exist=False)
 def reset_demo_command():
     """Replace everything in the database with the demo data and demo users."""
     database = current_app.config["DATABASE"]
@@ -177,13 +344,11 @@ BACKUP_PAGES_PER_STEP = 1024
 @click.command("backup")
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--force", is_flag=True, help="Replace PATH if it exists.")
-@with_appcontext
+@database_command()
 def backup_command(path: str, force: bool):
     """Copy the database to PATH while the server keeps running: the copy is the database as it was when the
     command started."""
     database = current_app.config["DATABASE"]
-    if not os.path.isfile(database):
-        raise click.ClickException(f"There is no database at {database}")
     if os.path.lexists(path) and not force:
         raise click.ClickException(f"{path} exists; add --force to replace it")
     if os.path.exists(path) and os.path.samefile(path, database):
@@ -218,14 +383,14 @@ def copy_database(database: str, target_path: str) -> int:
     try:
         source.execute("BEGIN")
         total = source.execute("PRAGMA page_count").fetchone()[0]  # starts the read transaction
-        with click.progressbar(length=total, label="Backing up", file=sys.stderr) as bar:
+        with progress("Backing up", total, unit="pages") as step:
             done = [0]
 
-            def progress(status: int, remaining: int, pages: int) -> None:
-                bar.update(pages - remaining - done[0])
+            def copied(status: int, remaining: int, pages: int) -> None:
+                step(pages - remaining - done[0])
                 done[0] = pages - remaining
 
-            source.backup(target, pages=BACKUP_PAGES_PER_STEP, progress=progress)
+            source.backup(target, pages=BACKUP_PAGES_PER_STEP, progress=copied)
         source.execute("ROLLBACK")
         # The copy must not depend on a -wal file beside it: a single file, whatever the source's journal mode.
         target.execute("PRAGMA journal_mode = DELETE")
@@ -237,6 +402,7 @@ def copy_database(database: str, target_path: str) -> int:
 
 COMMANDS = (
     init_db_command, create_user_command, gen_token_command, remove_token_command,
+    list_users_command, set_role_command, delete_user_command, list_tables_command,
     load_fixture_command, dump_fixture_command, import_csv_command, export_csv_command, reset_demo_command,
     backup_command,
 )  # fmt: skip

@@ -14,12 +14,16 @@ from typing import TextIO
 from .store.connection import transaction
 from .errors import ApiError
 from .store.metadata import Table, load_table
-from .store.rows import Query, build_insert, exists, select_rows
+from .store.rows import Query, build_insert, exists, iter_rows
 from .writes import check_references, check_unique, validate_values
 
 
 class CsvError(ValueError):
     """A CSV file that cannot be imported; the message names the line at fault."""
+
+
+class CheckedOnly(Exception):
+    """Raised inside an import's transaction to undo it once every row has passed (`import_csv(store=False)`)."""
 
 
 @dataclass(frozen=True)
@@ -95,35 +99,46 @@ def record_values(header: CsvRecord, record: CsvRecord) -> dict:
 
 
 def import_csv(
-    db: sqlite3.Connection, table_name: str, parsed: CsvFile, progress: Callable[[int], None] = lambda n: None
+    db: sqlite3.Connection,
+    table_name: str,
+    parsed: CsvFile,
+    progress: Callable[[int], None] = lambda n: None,
+    store: bool = True,
 ) -> int:
     """Insert every record in one transaction, converted and checked as the API does; return how many.
 
     A Key may refer to a row of its own table further down the file, so those references are checked once
-    every row is in.
+    every row is in. Without `store`, the transaction is rolled back at the end: the file is checked exactly
+    as an import would check it (unique values and Keys against the table and the file's own rows), and
+    nothing is kept.
 
     :raises CsvError: naming the first line at fault; the database is then unchanged.
     """
     table = check_import(db, table_name, parsed)
     own_keys = [field.name for field in table.fields if field.type == "Key" and field.reftable_name == table.name]
     later: list[tuple[int, str, int]] = []  # (line, field, referenced id)
-    with transaction(db):
-        db.execute("PRAGMA defer_foreign_keys = ON")
-        for record in parsed.records:
-            try:
-                values = validate_values(table, record_values(parsed.header, record))
-                check_unique(db, table, values)
-                check_references(db, table, without(values, own_keys))
-                row_id = db.execute(*build_insert(table, values)).lastrowid
-            except ApiError as error:
-                raise CsvError(f"line {record.line}: {error.message}") from None
-            except sqlite3.IntegrityError:  # a constraint the checks above did not foresee; never SQLite's text
-                raise CsvError(f"line {record.line}: the row breaks a constraint of the table") from None
-            later += [(record.line, name, values[name]) for name in own_keys if values.get(name) not in (None, row_id)]
-            progress(1)
-        for line, name, value in later:
-            if not exists(db, table.sql_name, "id", value):
-                raise CsvError(f"line {line}: {name}: No {table.name} row with id {value}")
+    try:
+        with transaction(db):
+            db.execute("PRAGMA defer_foreign_keys = ON")
+            for record in parsed.records:
+                try:
+                    values = validate_values(table, record_values(parsed.header, record))
+                    check_unique(db, table, values)
+                    check_references(db, table, without(values, own_keys))
+                    row_id = db.execute(*build_insert(table, values)).lastrowid
+                except ApiError as error:
+                    raise CsvError(f"line {record.line}: {error.message}") from None
+                except sqlite3.IntegrityError:  # a constraint the checks above did not foresee; never SQLite's text
+                    raise CsvError(f"line {record.line}: the row breaks a constraint of the table") from None
+                later += [(record.line, name, values[name]) for name in own_keys if values.get(name) not in (None, row_id)]
+                progress(1)
+            for line, name, value in later:
+                if not exists(db, table.sql_name, "id", value):
+                    raise CsvError(f"line {line}: {name}: No {table.name} row with id {value}")
+            if not store:
+                raise CheckedOnly()
+    except CheckedOnly:
+        pass
     return len(parsed.records)
 
 
@@ -139,7 +154,9 @@ def csv_cell(value) -> str:
     return str(value)
 
 
-def export_csv(db: sqlite3.Connection, table_name: str, out: TextIO) -> int:
+def export_csv(
+    db: sqlite3.Connection, table_name: str, out: TextIO, progress: Callable[[int], None] = lambda n: None
+) -> int:
     """Write the table as CSV (header of `id` and the field names, rows in id order); return the row count.
 
     :raises CsvError: when there is no such table.
@@ -149,6 +166,9 @@ def export_csv(db: sqlite3.Connection, table_name: str, out: TextIO) -> int:
         raise CsvError(f"No table named {table_name}")
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(column.name for column in table.columns)
-    rows = select_rows(db, table, Query())
-    writer.writerows([csv_cell(value) for value in row.values()] for row in rows)
-    return len(rows)
+    exported = 0
+    for row in iter_rows(db, table, Query()):
+        writer.writerow([csv_cell(value) for value in row.values()])
+        exported += 1
+        progress(1)
+    return exported

@@ -227,8 +227,11 @@ def dump_field(field: Field) -> dict:
     return dumped
 
 
-def dump_fixture(db: sqlite3.Connection, with_secrets: bool = False) -> dict:
-    """The whole instance in fixture form; password and token hashes only `with_secrets`."""
+def dump_fixture(
+    db: sqlite3.Connection, with_secrets: bool = False, progress: Callable[[int], None] = lambda n: None
+) -> dict:
+    """The whole instance in fixture form; password and token hashes only `with_secrets`; `progress` is told
+    each table's row count as it is read."""
     users = []
     for row in db.execute("SELECT * FROM _sc_users ORDER BY id"):
         user = {"id": row["id"], "email": row["email"], "role_id": row["role_id"]}
@@ -238,12 +241,14 @@ def dump_fixture(db: sqlite3.Connection, with_secrets: bool = False) -> dict:
     tables = []
     for name in table_names(db):
         table = load_table(db, name)
+        rows = select_rows(db, table, Query())
+        progress(len(rows))
         dumped_table = {
             "name": table.name,
             "min_role_read": table.min_role_read,
             "min_role_write": table.min_role_write,
             "fields": [dump_field(field) for field in table.fields],
-            "rows": select_rows(db, table, Query()),
+            "rows": rows,
         }
         if table.owner_field is not None:  # only where set, so other tables keep SPEC §8's keys
             dumped_table["ownership_field_name"] = table.owner_field

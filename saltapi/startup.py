@@ -2,9 +2,13 @@
 
 import os
 import shlex
+import shutil
+import sys
+from pathlib import Path
 
 from flask import Flask
 
+from .cli import database_label
 from .db import get_db
 from .demo import demo_tables
 from .fixtures import load_fixture
@@ -19,6 +23,18 @@ def load_demo(app: Flask) -> list[str]:
     with app.app_context():
         load_fixture(get_db(), demo_tables())
         return table_names(get_db())
+
+
+def console_command() -> str:
+    """How to call the `saltapi` command from another shell, exactly: `saltapi` when that is the one on PATH,
+    else the script beside this Python (a venv not activated), else this Python with `-m saltapi`."""
+    script = Path(sys.executable).with_name("saltapi")
+    if not script.is_file():
+        return f"{shlex.quote(sys.executable)} -m saltapi"
+    on_path = shutil.which("saltapi")
+    if on_path and Path(on_path).resolve() == script.resolve():
+        return "saltapi"
+    return shlex.quote(str(script))
 
 
 def prepare(app: Flask, demo: bool, server_url: str = "") -> list[str]:
@@ -37,13 +53,14 @@ def prepare(app: Flask, demo: bool, server_url: str = "") -> list[str]:
             lines.append(f"Created {database} (empty).")
     with app.app_context():
         if not has_users(get_db()):
-            # The commands run in another shell, maybe in another directory: name the file absolutely, quoted.
-            prefix = f"SALTAPI_DB={shlex.quote(os.path.abspath(database))} "
+            # The commands run in another shell, maybe in another directory: name the file absolutely, quoted
+            # (a URL's password is never printed).
+            command, db = console_command(), f"--db {shlex.quote(database_label(database))}"
             page = f"{server_url}/auth/create_first_user" if server_url else FIRST_USER_PAGE
             lines += [
                 f"No users yet. Create the first admin in a browser at {page}",
                 "(then Settings -> Users -> Generate makes an API token), or on the command line with:",
-                f"    {prefix}flask --app app create-user admin@example.com --role admin",
-                f"    {prefix}flask --app app gen-token admin@example.com",
+                f"    {command} create-user admin@example.com --role admin {db}",
+                f"    {command} gen-token admin@example.com {db}",
             ]
     return lines

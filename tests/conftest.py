@@ -104,6 +104,16 @@ def snapshot(db_path):
     return take
 
 
+def assert_one_error_line(result, message: str) -> None:
+    """A failed command: exit code 1, nothing on stdout; on stderr the database it used and one error line."""
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert result.stdout == ""
+    database, error = result.stderr.splitlines()
+    assert database.startswith("Database: ")
+    assert error == f"Error: {message}"
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
@@ -114,8 +124,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+APP_PY = (sys.executable, "app.py")
+
+
 class LiveServer:
-    """A real `python app.py` process on 127.0.0.1, on a database of its own."""
+    """A real `python app.py` process (or another `program`, such as `saltapi serve`) on 127.0.0.1, on a database
+    of its own."""
 
     def __init__(
         self,
@@ -124,12 +138,13 @@ class LiveServer:
         extra_args: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
         new_session: bool = False,
+        program: tuple[str, ...] = APP_PY,
     ):
         self.db_path = db_path
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(log_path, "w+b")
-        command = [sys.executable, "app.py", "--port", str(self.port), "--db", str(db_path), *extra_args]
+        command = [*program, "--port", str(self.port), "--db", str(db_path), *extra_args]
         # In a session of its own, the server and its workers form one process group, which
         # os.killpg(server.process.pid, ...) ends at once (tests/test_crash.py).
         self.process = subprocess.Popen(
@@ -169,9 +184,10 @@ def running_server(
     extra_args: tuple[str, ...] = (),
     env: dict[str, str] | None = None,
     new_session: bool = False,
+    program: tuple[str, ...] = APP_PY,
 ):
     """A server for the block; `env` replaces the whole environment of the process (None inherits ours)."""
-    server = LiveServer(db_path, log_path, extra_args, env, new_session)
+    server = LiveServer(db_path, log_path, extra_args, env, new_session, program)
     try:
         server.wait_until_up()
         yield server

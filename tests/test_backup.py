@@ -11,7 +11,7 @@ import pytest
 import requests
 
 import saltapi.cli
-from conftest import ROOT, running_server
+from conftest import ROOT, assert_one_error_line, running_server
 from saltapi import create_app
 from saltapi.store.connection import connect
 from saltapi.fixtures import load_fixture
@@ -139,14 +139,16 @@ def test_backup_fails_in_one_line(runner, app, db_path, tmp_path):
     missing_directory = tmp_path / "no" / "such" / "dir.sqlite"
     result = runner.invoke(args=["backup", str(missing_directory)])
     assert result.exit_code == 1
-    assert result.output == f"Error: Cannot write {missing_directory}: No such file or directory\n"
+    assert_one_error_line(result, f"Cannot write {missing_directory}: No such file or directory")
 
     result = runner.invoke(args=["backup", "--force", str(db_path)])
-    assert (result.exit_code, result.output) == (1, f"Error: {db_path} is the database itself\n")
+    assert_one_error_line(result, f"{db_path} is the database itself")
 
     app.config["DATABASE"] = str(tmp_path / "absent.sqlite")
     result = runner.invoke(args=["backup", str(tmp_path / "copy.sqlite")])
-    assert (result.exit_code, result.output) == (1, f"Error: There is no database at {tmp_path / 'absent.sqlite'}\n")
+    absent = tmp_path / "absent.sqlite"
+    assert (result.exit_code, result.output) == (1, f"Error: No database at {absent}; name an existing one with --db"
+                                                 f" (or SALTAPI_DB), or create it with `saltapi init-db --db {absent}`\n")
     assert not (tmp_path / "absent.sqlite").exists() and not (tmp_path / "copy.sqlite").exists()
     assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".backup-")] == []
 

@@ -12,7 +12,7 @@ import uuid
 import pytest
 from werkzeug.security import generate_password_hash
 
-from conftest import ROOT, TOKENS, bearer
+from conftest import ROOT, TOKENS, assert_one_error_line, bearer
 from saltapi import create_app
 from saltapi.store.connection import connect
 from saltapi.db import get_db
@@ -40,14 +40,6 @@ def query(db_path):
             db.close()
 
     return run
-
-
-def assert_one_error_line(result, message: str) -> None:
-    """A failed command: exit code 1, nothing on stdout, and one line on stderr."""
-    assert result.exit_code == 1, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    assert result.stdout == ""
-    assert result.stderr == f"Error: {message}\n"
 
 
 def write_json(path, data) -> str:
@@ -181,13 +173,13 @@ def test_created_user_can_get_a_working_token(runner, client, fast_hashing):
 # --- gen-token and remove-token -------------------------------------------------------------------------
 
 
-def test_gen_token_prints_a_uuid4_that_works(runner, client, query):
+def test_gen_token_prints_a_uuid4_that_works(runner, client, query, db_path):
     assert client.get("/api/patients").status_code == 401  # the public may not read patients
     result = runner.invoke(args=["gen-token", "staff@foo.com"])
     assert result.exit_code == 0, result.output
     token = result.stdout.removesuffix("\n")
     assert UUID4.fullmatch(token) and uuid.UUID(token).version == 4
-    assert result.stderr == ""
+    assert result.stderr == f"Database: {db_path}\n"
     assert client.get("/api/patients", headers=bearer(token)).status_code == 200
     assert client.get("/api/patients", query_string={"access_token": token}).status_code == 200
     [(token_hash, created_at)] = query("SELECT api_token_hash, api_token_created_at FROM _sc_users WHERE id = 2")
@@ -313,7 +305,7 @@ def test_load_fixture_of_invalid_json(runner, snapshot, tmp_path, content, messa
     result = runner.invoke(args=["load-fixture", *(["--replace"] if replace else []), str(path)])
     assert result.exit_code == 1, result.output
     assert result.stdout == ""
-    [line] = result.stderr.splitlines()
+    [_, line] = result.stderr.splitlines()
     assert line.startswith(f"Error: {path} {message}")
     assert snapshot() == before
 
@@ -346,11 +338,7 @@ def test_failing_fixture_leaves_the_database_unchanged(runner, client, snapshot,
     path = write_json(tmp_path / "failing.json", fixture)
     before = snapshot()
     result = runner.invoke(args=["load-fixture", *(["--replace"] if replace else []), path])
-    assert result.exit_code == 1, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    assert result.stdout == ""
-    assert result.stderr.splitlines()[-1] == f"Error: {path}: {message}"
-    assert result.stderr.count("Error") == 1
+    assert_one_error_line(result, f"{path}: {message}")
     assert snapshot() == before
     assert client.get("/api/books").status_code == 200
 
@@ -407,7 +395,9 @@ def test_dump_fixture_to_an_unwritable_place(runner, tmp_path):
     result = runner.invoke(args=["dump-fixture", str(tmp_path / "no" / "such" / "dir.json")])
     assert result.exit_code != 0
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    assert result.stderr == f"Error: Cannot write {tmp_path / 'no' / 'such' / 'dir.json'}: No such file or directory\n"
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: Cannot write {tmp_path / 'no' / 'such' / 'dir.json'}: No such file or directory"
+    )
 
 
 def test_dump_fixture_with_secrets_holds_hashes_only(runner):
@@ -467,7 +457,8 @@ def test_flask_app_commands_end_to_end(tmp_path):
     ]  # fmt: skip
     assert [t["name"] for t in dumped["tables"]] == ["box", "shelf"]
     failed = flask_command("gen-token", "nobody@y.com", db=db, check=False)
-    assert (failed.returncode, failed.stdout, failed.stderr) == (1, "", "Error: No user with email nobody@y.com\n")
+    assert (failed.returncode, failed.stdout) == (1, "")
+    assert failed.stderr == f"Database: {db}\nError: No user with email nobody@y.com\n"
     # The token printed by the process opens the API of an app on the same file.
     client = create_app({"TESTING": True, "DATABASE": db, "SECRET_KEY": "test"}).test_client()
     assert client.get("/api/box", headers=bearer(token)).json == {

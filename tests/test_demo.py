@@ -280,11 +280,11 @@ def test_help_documents_the_demo_options():
     [
         (("--demo-reset-minutes", "5"), {}, "resetting to the demo data every few minutes needs --demo"),
         ((), {"SALTAPI_DEMO_RESET_MINUTES": "5"}, "resetting to the demo data every few minutes needs --demo"),
-        (("--demo", "--demo-reset-minutes", "0"), {}, "argument --demo-reset-minutes: must be a positive number of minutes, not '0'"),
+        (("--demo", "--demo-reset-minutes", "0"), {}, "Invalid value for '--demo-reset-minutes': must be a positive number of minutes, not '0'"),
         (("--demo", "--demo-reset-minutes", "soon"), {}, "must be a positive number of minutes, not 'soon'"),
         (("--demo", "--demo-reset-minutes", "inf"), {}, "must be a positive number of minutes, not 'inf'"),
-        (("--demo",), {"SALTAPI_DEMO_RESET_MINUTES": "-1"}, "SALTAPI_DEMO_RESET_MINUTES must be a positive number of minutes, not '-1'"),
-        (("--demo", "--no-demo"), {}, "argument --no-demo: not allowed with argument --demo"),
+        (("--demo",), {"SALTAPI_DEMO_RESET_MINUTES": "-1"}, "Invalid value for '--demo-reset-minutes': must be a positive number of minutes, not '-1'"),
+        (("--demo", "--no-demo"), {}, "--demo and --no-demo exclude each other"),
     ],
 )  # fmt: skip
 def test_wrong_demo_options_stop_the_start(tmp_path, args, env, message):

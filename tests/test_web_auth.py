@@ -470,5 +470,5 @@ def test_first_start_points_to_the_web_page_and_the_cli(empty_app):
     lines = prepare(empty_app, demo=False, server_url="http://127.0.0.1:5000")
     text = "\n".join(lines)
     assert "http://127.0.0.1:5000/auth/create_first_user" in text
-    assert "flask --app app create-user admin@example.com --role admin" in text
+    assert " create-user admin@example.com --role admin --db " in text
     assert "/auth/create_first_user" in "\n".join(prepare(empty_app, demo=False))
