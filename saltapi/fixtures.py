@@ -1,19 +1,19 @@
-"""Fixture files (SPEC §8): a whole instance as JSON, loaded all-or-nothing and dumped back; snapshots of it."""
+"""Fixture files (docs/fixtures.md): a whole instance as JSON, loaded all-or-nothing and dumped back."""
 
 import json
 import re
-import secrets
 import sqlite3
 from collections.abc import Callable, Mapping
 
 from .store.connection import placeholders, quote_identifier as q, transaction
 from .errors import ApiError
+from .fixture_schema import unknown_keys, unknown_row_keys
 from .store.metadata import (
     ADMIN_ROLE_ID, BUILT_IN_ROLES, DEFAULT_SETTINGS, USER_ROLE_ID, USERS_SQL_NAME, USERS_TABLE_NAME, Field, load_table,
     roles, table_names,
 )  # fmt: skip
 from .store.rows import Query, build_insert, select_rows
-from .store.tables import DefinitionError, TableDefinition, create_tables, drop_all_tables
+from .store.tables import DefinitionError, TableDefinition, check_name, create_tables, drop_all_tables
 from .store.users import UserError, insert_user, set_fixture_token, set_fixture_token_hash
 from .writes import check_unique, validate_values
 
@@ -25,31 +25,48 @@ class FixtureError(ValueError):
     """A fixture that cannot be loaded; the message names the table, row and field at fault."""
 
 
+def flag(raw: Mapping, key: str, where: str) -> bool:
+    """A true/false key, false when absent: `"required": "false"` must not make a field required."""
+    value = raw.get(key, False)
+    if not isinstance(value, bool):
+        raise FixtureError(f"{where}: {key} must be true or false, not {value!r}")
+    return value
+
+
 def field_from_fixture(raw: Mapping, table_name: str) -> Field:
-    """A field of a fixture or of a Saltcorn table pack (whose extra keys are ignored)."""
-    if not isinstance(raw, Mapping):
-        raise FixtureError(f"Table {table_name}: each field must be an object")
+    """A field of a fixture or of a Saltcorn table pack (whose keys saltapi does not use are ignored)."""
+    try:  # now, not with the other definition checks: a Key of an earlier table may look this field up by name
+        name = check_name(raw.get("name"), "field")
+    except DefinitionError as error:
+        raise FixtureError(str(error)) from None
+    where = f"Field {table_name}.{name}"
     field_type, reftable_name = raw.get("type"), raw.get("reftable_name")
     match = KEY_TO.fullmatch(field_type) if isinstance(field_type, str) else None
     if match:  # as in Saltcorn's Field(), the type's table wins over reftable_name
         field_type, reftable_name = "Key", match.group(1)
+    if field_type != "Key" and reftable_name is not None and not isinstance(reftable_name, str):  # a Key's: later
+        raise FixtureError(f"{where}: reftable_name must be a table's name, not {reftable_name!r}")
+    label, attributes = raw.get("label"), raw.get("attributes")
     return Field(
-        name=raw.get("name"),
-        label=raw.get("label") or raw.get("name"),
+        name=name,
+        label=name if label in (None, "") else label,  # as Saltcorn's Field(); a label that is no string is refused
         type=field_type,
-        required=bool(raw.get("required", False)),
-        is_unique=bool(raw.get("is_unique", False)),
+        required=flag(raw, "required", where),
+        is_unique=flag(raw, "is_unique", where),
         reftable_name=reftable_name,
-        attributes=raw.get("attributes") or {},
+        attributes={} if attributes is None else attributes,
     )
 
 
-def is_stored_field(raw) -> bool:
+def is_stored_field(raw, table_name: str) -> bool:
     """Saltcorn packs list the primary key and calculated fields too; saltapi keeps neither.
 
     Any other field called `id` is kept, for check_definitions to refuse.
     """
-    return not (isinstance(raw, Mapping) and (raw.get("primary_key") or raw.get("calculated")))
+    if not isinstance(raw, Mapping):
+        raise FixtureError(f"Table {table_name}: each field must be an object")
+    where = f"Field {table_name}.{raw.get('name')}"
+    return not (flag(raw, "primary_key", where) or flag(raw, "calculated", where))
 
 
 def table_from_fixture(raw: Mapping) -> TableDefinition:
@@ -66,7 +83,7 @@ def table_from_fixture(raw: Mapping) -> TableDefinition:
         )
     return TableDefinition(
         name=name,
-        fields=tuple(field_from_fixture(field, name) for field in fields if is_stored_field(field)),
+        fields=tuple(field_from_fixture(field, name) for field in fields if is_stored_field(field, name)),
         min_role_read=raw.get("min_role_read", ADMIN_ROLE_ID),
         min_role_write=raw.get("min_role_write", ADMIN_ROLE_ID),
         owner_field=raw.get("ownership_field_name"),
@@ -99,13 +116,14 @@ def load_roles(db: sqlite3.Connection, raw_roles: list) -> None:
 
 
 def load_settings(db: sqlite3.Connection, raw_settings) -> None:
-    """Every setting saltapi knows is the minimum role for something, so each value must be a role id."""
+    """Every setting saltapi knows is the minimum role for something, so each value must be a role id.
+
+    load_fixture has already refused keys that are no setting (docs/fixture.schema.json lists them).
+    """
     if not isinstance(raw_settings, Mapping):
         raise FixtureError("settings must be an object")
     role_ids = roles(db)
     for key, value in raw_settings.items():
-        if key not in DEFAULT_SETTINGS:
-            raise FixtureError(f"Setting {key}: unknown; the settings are {', '.join(DEFAULT_SETTINGS)}")
         if not isinstance(value, int) or isinstance(value, bool) or value not in role_ids:
             raise FixtureError(f"Setting {key}: there is no role {value!r}")
         db.execute(
@@ -132,6 +150,9 @@ def load_users(db: sqlite3.Connection, raw_users: list) -> None:
             raise FixtureError(f"User {email}: there is no role {role_id!r}")
         if user_id is not None and (not isinstance(user_id, int) or isinstance(user_id, bool) or user_id < 1):
             raise FixtureError(f"User {email}: id must be a positive integer, not {user_id!r}")
+        for secret in ("password", "api_token"):
+            if raw.get(secret) is not None and raw.get(f"{secret}_hash") is not None:
+                raise FixtureError(f"User {email}: give {secret} or {secret}_hash, not both")
         if user_id is not None and db.execute("SELECT 1 FROM _sc_users WHERE id = ?", (user_id,)).fetchone():
             raise FixtureError(f"User {email}: another user has id {user_id}")
         try:
@@ -193,6 +214,9 @@ def load_fixture(
     """
     if not isinstance(data, Mapping):
         raise FixtureError("A fixture must be a JSON object with roles, users and tables")
+    unknown = next(unknown_keys(data, {name.lower(): role_id for role_id, name in roles(db).items()}), None)
+    if unknown:
+        raise FixtureError(unknown)
     with transaction(db):
         db.execute("PRAGMA defer_foreign_keys = ON")
         if replace:
@@ -206,10 +230,13 @@ def load_fixture(
             create_tables(db, definitions)
         except DefinitionError as error:
             raise FixtureError(str(error)) from None
-        for raw, definition in zip(raw_tables, definitions):
-            rows = raw.get("rows") or []
+        for index, (raw, definition) in enumerate(zip(raw_tables, definitions)):
+            rows = raw.get("rows", [])
             if not isinstance(rows, list):
                 raise FixtureError(f"Table {definition.name}: rows must be a list")
+            unknown = next(unknown_row_keys(raw, index), None)
+            if unknown:
+                raise FixtureError(unknown)
             load_rows(db, definition.name, rows, progress)
         check_foreign_keys(db)
     return {
@@ -263,6 +290,6 @@ def dump_fixture(
         for row in db.execute("SELECT key, value FROM _sc_config ORDER BY key")
         if row["key"] in DEFAULT_SETTINGS
     }
-    if settings:  # only settings someone changed, so a dump without any stays in SPEC §8's three keys
+    if settings:  # only settings someone changed, so a dump without any stays in the three keys of docs/fixtures.md
         dumped["settings"] = settings
     return dumped

@@ -1,4 +1,4 @@
-"""Fixtures beyond SPEC §8's three keys: `settings` round-trip, and `replace` leaves nothing of the old instance.
+"""Fixtures beyond the three keys of docs/fixtures.md: `settings` round-trip, and `replace` leaves nothing of the old instance.
 
 A dump then a load must give back the same instance, and an instance is also its settings (who may read the
 users table, who may make API tokens) and its roles.
@@ -59,12 +59,14 @@ def test_replace_with_the_instances_own_dump_changes_nothing(loaded_db):
 SETTINGS_ERRORS = {
     "not an object": ({"settings": [1]}, "settings must be an object"),
     "unknown setting": ({"settings": {"theme": 1}},
-                        "Setting theme: unknown; the settings are users_min_role_read, min_role_apikeygen"),
+                        "settings: unknown key 'theme'; known keys: users_min_role_read, min_role_apikeygen"),
+    "misspelled setting": ({"settings": {"min_role_apikeygne": 1}},
+                           "settings: unknown key 'min_role_apikeygne'; did you mean 'min_role_apikeygen'?"),
     "no such role": ({"settings": {"min_role_apikeygen": 7}}, "Setting min_role_apikeygen: there is no role 7"),
     "role as text": ({"settings": {"users_min_role_read": "1"}}, "Setting users_min_role_read: there is no role '1'"),
     "role as bool": ({"settings": {"users_min_role_read": True}}, "Setting users_min_role_read: there is no role True"),
     "after good data": ({"tables": [{"name": "t", "rows": [{}]}], "settings": {"min_role_apikeygen": 1, "x": 1}},
-                        "Setting x: unknown"),
+                        "settings: unknown key 'x'"),
 }  # fmt: skip
 
 
