@@ -42,7 +42,7 @@ def role_hint(value, role_ids: Mapping[str, int]) -> str:
     """What to write instead of a user's `role`: Saltcorn's own files give a user's role as `role_id`, a number."""
     role_id = role_ids.get(value.strip().lower()) if isinstance(value, str) else None
     if role_id is None:
-        known = ", ".join(f"{role_id} {name}" for name, role_id in sorted(role_ids.items(), key=lambda item: item[1]))
+        known = ", ".join(f"{number} {name}" for name, number in sorted(role_ids.items(), key=lambda item: item[1]))
         return f"a user's role is role_id, a role's number, as in Saltcorn's own files ({known})"
     return f'a user\'s role is role_id, a role\'s number, as in Saltcorn\'s own files: "role_id": {role_id}'
 
@@ -59,7 +59,7 @@ def unknown_keys(data, role_ids: Mapping[str, int]) -> Iterator[str]:
     for index, role in items(data, "roles"):
         yield from keys_outside(role, "role", f"roles[{index}]")
     fixture_roles = {
-        role["role"].lower(): role.get("id") for _, role in items(data, "roles")
+        role["role"].lower(): role["id"] for _, role in items(data, "roles")
         if isinstance(role.get("role"), str) and isinstance(role.get("id"), int)
     }
     for index, user in items(data, "users"):
@@ -85,10 +85,12 @@ def unknown_row_keys(table: Mapping, index: int) -> Iterator[str]:
     Called once the table's definition has been accepted, so its fields are objects with valid names.
     """
     field_names = ["id"] + [field["name"] for _, field in items(table, "fields") if field.get("name") != "id"]
+    known = set(field_names)
     for row_index, row in items(table, "rows"):
-        place = f"tables[{index}].rows[{row_index}] ({table.get('name')}" + (f", id {row['id']})" if "id" in row else ")")
         for key in row:
-            if key not in field_names:
+            if key not in known:
+                row_id = f", id {row['id']}" if "id" in row else ""
+                place = f"tables[{index}].rows[{row_index}] ({table.get('name')}{row_id})"
                 yield f"{place}: unknown field {key!r}; {suggestion(str(key), field_names, [], 'fields')}"
 
 

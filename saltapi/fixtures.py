@@ -202,6 +202,18 @@ def count_rows(data: Mapping) -> int:
     return sum(len(t.get("rows") or []) for t in tables if isinstance(t, Mapping) and isinstance(t.get("rows"), list))
 
 
+def check_fixture_keys(db: sqlite3.Connection, data) -> None:
+    """Refuse a fixture that is no object, or has a key the format does not have, before anything is loaded.
+
+    :raises FixtureError: naming the first unknown key, where it is, and the closest known key.
+    """
+    if not isinstance(data, Mapping):
+        raise FixtureError("A fixture must be a JSON object with roles, users and tables")
+    unknown = next(unknown_keys(data, {name.lower(): role_id for role_id, name in roles(db).items()}), None)
+    if unknown:
+        raise FixtureError(unknown)
+
+
 def load_fixture(
     db: sqlite3.Connection, data, replace: bool = False, progress: Callable[[int], None] = lambda n: None
 ) -> dict[str, int]:
@@ -212,11 +224,7 @@ def load_fixture(
 
     :raises FixtureError: naming what is wrong; the database is then unchanged.
     """
-    if not isinstance(data, Mapping):
-        raise FixtureError("A fixture must be a JSON object with roles, users and tables")
-    unknown = next(unknown_keys(data, {name.lower(): role_id for role_id, name in roles(db).items()}), None)
-    if unknown:
-        raise FixtureError(unknown)
+    check_fixture_keys(db, data)
     with transaction(db):
         db.execute("PRAGMA defer_foreign_keys = ON")
         if replace:

@@ -4,7 +4,10 @@ with its place and the closest known key (issue: `min_role_reed`, `requird`, `pa
 
 import copy
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -243,3 +246,22 @@ def test_what_the_schema_rejects_the_loader_refuses(module_db, fixture):
     else:
         load_fixture(module_db, {}, replace=True)  # empty again, so the cases after this one still test something
         pytest.fail("the loader accepted what the schema rejects")
+
+
+# --- the command line: one clear line -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("change, message", [UNKNOWN_KEYS[case] for case in ("requird", "role name on a user")],
+                         ids=["requird", "role"])  # fmt: skip
+def test_load_fixture_command_prints_one_clear_line(tmp_path, change, message):
+    """A real `python -m saltapi load-fixture`: stderr says which database, then the error in one line."""
+    path = tmp_path / "app.json"
+    path.write_text(json.dumps(changed(change)), encoding="utf-8")
+    database = tmp_path / "saltapi.sqlite"
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("FLASK_", "SALTAPI_"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "saltapi", "load-fixture", "--db", str(database), str(path)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.splitlines() == [f"Database: {database}", f"Error: {path}: {message}"]
