@@ -120,7 +120,7 @@ def user_from_token(db: sqlite3.Connection, token: str) -> User:
 
 
 def caller_from_request(db: sqlite3.Connection) -> User | None:
-    """The user behind the request's credentials, or None for the public (SPEC §3).
+    """The user behind the request's credentials, or None for the public (docs/api.md §3).
 
     A token, when sent, alone decides; else the signed-in browser session does, and a write it authenticates
     must carry the session's CSRF token, since a browser sends the cookie along with any site's request.

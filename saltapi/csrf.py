@@ -7,7 +7,7 @@ from flask import request, session
 
 SESSION_KEY = "_saltapi_csrf"
 FORM_FIELD = "_csrf"  # what Saltcorn's own pages send
-# SPEC §3 names X-CSRF-Token; the others are what Saltcorn's csurf also reads, and Saltcorn clients send
+# docs/api.md §3 names X-CSRF-Token; the others are what Saltcorn's csurf also reads, and Saltcorn clients send
 # (pysaltcorn sends CSRF-Token).
 HEADERS = ("X-CSRF-Token", "CSRF-Token", "XSRF-Token", "X-XSRF-Token")
 

@@ -34,13 +34,13 @@ class NotAuthorized(ApiError):
 
 
 class InvalidToken(NotAuthorized):
-    """A token was sent and matches no user: fail loudly, even where the public could read (SPEC §9)."""
+    """A token was sent and matches no user: fail loudly, even where the public could read (docs/api.md §9)."""
 
     headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
 
 
 class CsrfFailed(ApiError):
-    """A write that only a session cookie authenticates, without the session's CSRF token (SPEC §3)."""
+    """A write that only a session cookie authenticates, without the session's CSRF token (docs/api.md §3)."""
 
     status = 403
 

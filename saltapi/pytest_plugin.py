@@ -1,7 +1,7 @@
 """A pytest plugin: saltapi standing in for a Saltcorn server in another project's test suite.
 
 Installing saltapi registers it (entry point `pytest11`; `-p no:saltapi` turns it off). A test asks for the
-`saltcorn` fixture and gets an instance loaded from a fixture file (SPEC §8): `.url` of a live server,
+`saltcorn` fixture and gets an instance loaded from a fixture file (docs/fixtures.md): `.url` of a live server,
 `.client` (Flask's test client), `.token(email)`, `.db_path`. Every test starts from the state the fixture
 loaded: whatever an earlier test wrote is undone with SQLite's backup API before the next one runs.
 

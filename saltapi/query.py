@@ -1,4 +1,4 @@
-"""The query string of a read (`GET /api/<table>?...`, SPEC §5) turned into a `rows.Query`."""
+"""The query string of a read (`GET /api/<table>?...`, docs/api.md §5) turned into a `rows.Query`."""
 
 import datetime
 import re

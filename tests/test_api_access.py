@@ -1,4 +1,4 @@
-"""Every route x each token place x each role: allowed where SPEC §1 says so, 401 elsewhere."""
+"""Every route x each token place x each role: allowed where docs/api.md §1 says so, 401 elsewhere."""
 
 import pytest
 

@@ -46,7 +46,7 @@ CASES = [
         "text/plain", "POST", "/api/books", headers={**ADMIN, "Content-Type": "text/plain"}, raw=b"author=x",
         expected=error(400, "Unsupported body type: send application/json or application/x-www-form-urlencoded"),
     ),
-    # conversion (SPEC §6)
+    # conversion (docs/api.md §6)
     case("string for Integer", "POST", "/api/books", {"author": "a", "pages": "abc"}, expected=error(400, "pages: Must be an integer")),
     case("12.7 for Integer", "POST", "/api/books", {"author": "a", "pages": 12.7}, expected=error(400, "pages: Must be an integer")),
     case("object for Integer", "POST", "/api/books", {"author": "a", "pages": {"a": 1}}, expected=error(400, "pages: Must be an integer")),
@@ -69,7 +69,7 @@ CASES = [
     case("not an option", "POST", "/api/items", {"size": "XL"}, expected=error(400, "size: Must be one of: S, M, L")),
     # required, and the order of messages
     case("empty body", "POST", "/api/books", {}, expected=error(400, "author: required, pages: required")),
-    case("SPEC example", "POST", "/api/books", {"pages": -10}, expected=error(400, "pages: Must be 0 or higher, author: required")),
+    case("docs/api.md §6 example", "POST", "/api/books", {"pages": -10}, expected=error(400, "pages: Must be 0 or higher, author: required")),
     case("null for required", "POST", "/api/books", {"author": None, "pages": 1}, expected=error(400, "author: required")),
     case(
         "body order", "POST", "/api/items", raw=b'{"qty": 0, "code": "A"}',  # json= would sort the keys
@@ -104,7 +104,7 @@ CASES = [
     case("api without slash", "GET", "/api", expected=NOT_FOUND),
     case("users are read-only", "POST", "/api/users", {"email": "x@y.z"}, expected=error(400, "The users table is read-only through the API")),
     case("users delete", "DELETE", "/api/users/2", expected=error(400, "The users table is read-only through the API")),
-    # credentials (SPEC §3)
+    # credentials (docs/api.md §3)
     case(
         "token in two places", "GET", "/api/books?access_token=admin-token-0001",
         expected=error(400, "Send the API token in only one place"),

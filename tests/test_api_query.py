@@ -1,4 +1,4 @@
-"""SPEC §5, parameter by parameter and combined, against a model of the data computed in Python.
+"""docs/api.md §5, parameter by parameter and combined, against a model of the data computed in Python.
 
 The catalog has 137 rows with many ties in `rating`, so off-by-one paging and unstable sorting show up.
 """

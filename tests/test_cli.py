@@ -1,4 +1,4 @@
-"""The admin commands (SPEC §8) through Flask's CLI runner, and once through a real `flask --app app` process."""
+"""The admin commands (docs/api.md §8) through Flask's CLI runner, and once through a real `flask --app app`."""
 
 import functools
 import hashlib

@@ -1,4 +1,4 @@
-"""Fixture files (SPEC §8): loading all-or-nothing, dumping, round trips, Saltcorn packs and the SQL they create."""
+"""Fixture files (docs/fixtures.md): all-or-nothing loads, dumps, round trips, Saltcorn packs and the SQL they make."""
 
 import copy
 import hashlib

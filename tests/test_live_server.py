@@ -1,4 +1,4 @@
-"""Every API route of SPEC §4 over real HTTP, against the session's `python app.py` on tests/data.json.
+"""Every API route of docs/api.md §4 over real HTTP, against the session's `python app.py` on tests/data.json.
 
 The server is shared by the whole session, so tests that write make their own rows, and never touch the fixture
 rows; `patients` and `publisher` are listed whole, so a row added there is removed by the same test.

@@ -1,4 +1,4 @@
-"""Metadata is parsed once per process and re-read as soon as anyone changes it (SPEC §7: next request)."""
+"""Metadata is parsed once per process and re-read as soon as anyone changes it (docs/api.md §7: next request)."""
 
 import pytest
 

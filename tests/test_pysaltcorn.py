@@ -7,7 +7,7 @@ are bounded by pytest-timeout (pytest.ini). Tests that write make their own rows
 
 Its session methods sign in through the web UI (`/auth/login`, cookie `connect.sid`) and then call the API with
 that cookie; they send the session's CSRF token (header `CSRF-Token`) only when the client is made with
-`csrf_fixup=True`, which SPEC §3 needs for writes.
+`csrf_fixup=True`, which docs/api.md §3 needs for writes.
 """
 
 import re
@@ -110,7 +110,7 @@ def test_public_client_reads_a_public_table(live_server):
 
 
 def test_unknown_token_is_an_auth_error_even_on_a_public_table(live_server):
-    """SPEC §9: a token that matches no user fails loudly; Saltcorn would treat the caller as public."""
+    """docs/api.md §9: a token that matches no user fails loudly; Saltcorn would treat the caller as public."""
     with pytest.raises(SaltcornAuthError) as excinfo:
         client_for(live_server, UNKNOWN_TOKEN).row_list("books", **FIXTURE_BOOKS)
     assert refusal(excinfo) == (401, NOT_AUTHORIZED)
@@ -119,7 +119,7 @@ def test_unknown_token_is_an_auth_error_even_on_a_public_table(live_server):
 def test_client_built_without_a_token_sends_an_empty_bearer_and_is_refused(live_server, monkeypatch):
     """pysaltcorn's default auth is user `token` with password `SALTCORN_TOKEN` or "", so it sends `Bearer `.
 
-    SPEC §3 counts an empty Bearer token as a token that matches no user (401, §9), where Saltcorn would serve
+    docs/api.md §3 counts an empty Bearer token as a token that matches no user (401, §9), where Saltcorn would serve
     the public. A pysaltcorn user without a token must switch to pysaltcorn's "public" auth (see client_for).
     """
     monkeypatch.delenv("SALTCORN_TOKEN", raising=False)
@@ -264,7 +264,7 @@ def test_row_update_of_a_row_as_read(live_server, created):
 
 
 def test_row_update_of_a_missing_row_is_404(live_server):
-    """SPEC §9: Saltcorn answers success; saltapi says the row is not there."""
+    """docs/api.md §9: Saltcorn answers success; saltapi says the row is not there."""
     with pytest.raises(SaltcornTransportError) as excinfo:
         client_for(live_server, "admin").row_update("books", {"id": 999999, "pages": 1})
     assert refusal(excinfo) == (404, NOT_FOUND)
@@ -372,7 +372,7 @@ def test_field_distinct_values_needs_the_read_role(live_server):
     assert refusal(excinfo) == (401, NOT_AUTHORIZED)
 
 
-# Sessions: login_session, then the API through the session cookie (SPEC §3), and the account page's token
+# Sessions: login_session, then the API through the session cookie (docs/api.md §3), and the account page's token
 
 
 def session_client(server, who: str | tuple[str, str], csrf_fixup: bool = True) -> SaltcornClient:
@@ -412,7 +412,7 @@ def tokenless(live_server):
 def test_login_session_reads_and_writes_through_the_session(live_server, created):
     client = session_client(live_server, "staff")
     sent = client.auth(requests.Request("GET", live_server.url).prepare()).headers
-    assert sent["Authorization"].startswith("Basic ")  # pysaltcorn's; saltapi ignores Basic (SPEC §3)
+    assert sent["Authorization"].startswith("Basic ")  # pysaltcorn's; saltapi ignores Basic (docs/api.md §3)
     assert client.row_list("patients") == [KIRK, MICHAEL]  # staff may read patients; the public may not
     title = unique_text("Pysaltcorn session note")
     note_id = client.row_insert("notes", {"title": title})  # staff may write notes
@@ -443,7 +443,7 @@ def test_login_session_with_a_wrong_password_raises_the_pages_message(live_serve
 
 
 def test_session_write_without_csrf_fixup_is_refused(live_server):
-    """SPEC §3: a write that only the session cookie authenticates needs the session's CSRF token.
+    """docs/api.md §3: a write that only the session cookie authenticates needs the session's CSRF token.
 
     Without csrf_fixup pysaltcorn sends none (Saltcorn exempts /api/ from its CSRF check), so it gets the 403.
     """
@@ -456,7 +456,7 @@ def test_session_write_without_csrf_fixup_is_refused(live_server):
 
 
 def test_session_row_delete_is_refused_for_want_of_csrf(live_server, created):
-    """pysaltcorn sends its CSRF token with POST only, and row_delete is a DELETE: SPEC §3 refuses it (403)."""
+    """pysaltcorn sends its CSRF token with POST only, and row_delete is a DELETE: docs/api.md §3 refuses it (403)."""
     client = session_client(live_server, "staff")
     note_id = client.row_insert("notes", {"title": unique_text("Pysaltcorn note to keep")})
     created.append(("notes", note_id))
@@ -472,12 +472,12 @@ def test_auth_gen_token_then_auth_get_token(live_server, tokenless):
     token = client.auth_gen_token()  # POST /auth/gen-api-token, then reads /auth/settings with auth_get_token
     assert UUID4.fullmatch(token)
     assert client_for(live_server, token).row_list("notes", id=1) == [{"id": 1, "title": "first note", "owner": 3}]
-    assert client.auth_get_token() is None  # shown once (SPEC §3): saltapi keeps only a hash
+    assert client.auth_get_token() is None  # shown once (docs/api.md §3): saltapi keeps only a hash
 
 
 def test_login_token_makes_a_new_token_each_time(live_server, tokenless):
     """login_token reuses the token auth_get_token finds on the account page; saltapi shows a token only right
-    after making it (SPEC §3), so each login_token makes a new one, and the one before stops working.
+    after making it (docs/api.md §3), so each login_token makes a new one, and the one before stops working.
     """
     first_client = session_client(live_server, tokenless)
     first = first_client.login_token()

@@ -1,4 +1,4 @@
-"""`python app.py` for real (SPEC §8): a first start seeds the demo and says how to sign in, a second start
+"""`python app.py` for real (docs/api.md §8): a first start seeds the demo and says how to sign in, a second start
 keeps what is there, the session secret lives beside the database, and the printed commands work as printed.
 """
 

@@ -1,4 +1,4 @@
-"""Conversion of request values per field type (SPEC §6) and rows on the wire."""
+"""Conversion of request values per field type (docs/api.md §6) and rows on the wire."""
 
 import pytest
 

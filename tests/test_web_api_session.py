@@ -1,4 +1,4 @@
-"""The API's session path (SPEC §3): a signed-in browser may call /api/...; a token, when sent, alone decides; a
+"""The API's session path (docs/api.md §3): a signed-in browser may call /api/...; a token, when sent, alone decides; a
 write that only the session cookie authenticates needs the session's CSRF token (X-CSRF-Token or another header
 csurf reads, such as pysaltcorn's CSRF-Token, or `_csrf`).
 """
@@ -9,7 +9,7 @@ from conftest import TOKENS, WebActions, bearer
 
 CSRF_ERROR = {"error": "CSRF token missing or invalid"}
 NOTE = {"title": "from the browser"}
-CSRF_HEADERS = ["X-CSRF-Token", "CSRF-Token", "XSRF-Token", "X-XSRF-Token"]  # SPEC's, then the others csurf reads
+CSRF_HEADERS = ["X-CSRF-Token", "CSRF-Token", "XSRF-Token", "X-XSRF-Token"]  # docs/api.md §3's, then csurf's
 
 
 @pytest.fixture

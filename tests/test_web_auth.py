@@ -1,4 +1,4 @@
-"""Signing in and out, the first admin, the session cookie, slowed-down guessing, and the account page (SPEC §7)."""
+"""Signing in and out, the first admin, the session cookie, slowed guessing, and the account page (docs/api.md §7)."""
 
 import re
 

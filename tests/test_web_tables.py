@@ -1,4 +1,4 @@
-"""The tables pages (SPEC §7) and the schema changes behind them: ALTER TABLE where SQLite can, else its
+"""The tables pages (docs/api.md §7) and the schema changes behind them: ALTER TABLE where SQLite can, else its
 documented table rebuild, always in one transaction, with foreign keys, ids and indexes intact afterwards.
 """
 

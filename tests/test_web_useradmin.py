@@ -1,4 +1,4 @@
-"""The users pages (SPEC §7): admins only; create, change role, delete, and each user's "API token" card."""
+"""The users pages (docs/api.md §7): admins only; create, change role, delete, and each user's "API token" card."""
 
 import re
 

@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 document of the API (`GET /api/openapi.json`), built for one caller from the live metadata.
 
 `build_document` is a pure function of the tables and the caller: it lists only the tables the caller may read
-(by role, or as the owner of rows, SPEC §7a), and write operations only where they may write, saying where
+(by role, or as the owner of rows, docs/api.md §7a), and write operations only where they may write, saying where
 ownership limits them. Nothing is cached, so a change shows at once.
 """
 
@@ -56,7 +56,7 @@ VALUE_TYPES = {
     "Date": {"type": "string", "description": "An ISO-8601 date or date-time."},
     "Key": {"type": "integer", "format": "int64"},
 }
-# ... and as a row holds it (SPEC §4: a date-time in UTC with milliseconds, or a bare date).
+# ... and as a row holds it (docs/api.md §4: a date-time in UTC with milliseconds, or a bare date).
 ROW_TYPES = {**VALUE_TYPES, "Date": {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}\.\d{3}Z)?$"}}
 TYPE_NOTES = {
     "String": "A String.",
@@ -452,7 +452,7 @@ def update_schema(table: Table, readable: Readable) -> dict:
     return body_schema(f"The fields of a `{table.name}` row to change; the others stay.", properties, [])
 
 
-# Query parameters (SPEC §5).
+# Query parameters (docs/api.md §5).
 
 
 def query_parameter(name: str, description: str, schema: dict, explode: bool = True) -> dict:
@@ -606,7 +606,7 @@ def list_parameters(table: Table, filters: Mapping[str, dict], readable: Readabl
     ]
 
 
-# Operations and paths (SPEC §4).
+# Operations and paths (docs/api.md §4).
 
 ROW_ID = {
     "name": "row_id",
@@ -627,7 +627,7 @@ def table_tag(table: Table) -> dict:
 
 
 def by_number(table: Table) -> str:
-    """SPEC §4 (n): the list, count and distinct routes also take a user table's numeric id."""
+    """docs/api.md §4 (n): the list, count and distinct routes also take a user table's numeric id."""
     if table.name == USERS_TABLE_NAME:
         return ""
     return f" The table may also be named by its id: `{API_PREFIX}/{table.id}`."
@@ -763,7 +763,7 @@ def delete_operation(table: Table, kind: str, owner: int | None) -> dict:
 
 
 def table_paths(table: Table, access: Access, filters: Mapping[str, dict], readable: Readable) -> dict:
-    """SPEC §4's routes for one table; write operations only when the caller may write."""
+    """docs/api.md §4's routes for one table; write operations only when the caller may write."""
     base, reader, changer = f"{API_PREFIX}/{table.name}", access.read_owner, access.change_owner
     paths = {
         base: {"get": list_operation(table, filters, readable, reader)},
