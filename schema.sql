@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS _sc_fields (
 
 CREATE INDEX IF NOT EXISTS _sc_fields_reftable ON _sc_fields (reftable_name);
 
--- A table's owner field (SPEC §7a): a Key to users. Deleting the field or the table ends the ownership with it.
+-- A table's owner field (docs/api.md §7a): a Key to users. Deleting the field or the table ends the ownership with it.
 CREATE TABLE IF NOT EXISTS _sc_table_owners (
     table_id INTEGER PRIMARY KEY REFERENCES _sc_tables (id) ON DELETE CASCADE,
     field_id INTEGER NOT NULL UNIQUE REFERENCES _sc_fields (id) ON DELETE CASCADE

@@ -158,7 +158,7 @@ def resolve_table(db: sqlite3.Connection, table_name: str, numeric_id: bool) -> 
 
 def row_owner(table: Table, kind: str, user: User | None, existing_row: bool = False) -> int | None:
     """Whose rows the caller may `kind` ("read"/"write"; `existing_row` for an update or delete): None for every
-    row, else the caller's own user id, when the role is too weak but the table has an owner field (SPEC §7a).
+    row, else the caller's own user id, when the role is too weak but the table has an owner field (docs/api.md §7a).
 
     On an owned table, changing an existing row takes the read role too (else only one's own rows), so a caller
     cannot change or delete what they could not see.

@@ -285,7 +285,7 @@ def dump_fixture(
             "fields": [dump_field(field) for field in table.fields],
             "rows": rows,
         }
-        if table.owner_field is not None:  # only where set, so other tables keep SPEC §8's keys
+        if table.owner_field is not None:  # only where set, so other tables keep the keys they had
             dumped_table["ownership_field_name"] = table.owner_field
         tables.append(dumped_table)
     dumped = {

@@ -213,7 +213,7 @@ def parse_order(table: Table, args: MultiDict) -> tuple[str, bool]:
 
 
 def parse_read(db: sqlite3.Connection, table: Table, args: MultiDict, can_read: CanRead, scope: Filters = ()) -> Read:
-    """The whole query string of `GET /api/<table>`, within the rows `scope` keeps (the caller's own, SPEC §7a).
+    """The whole query string of `GET /api/<table>`, within the rows `scope` keeps (the caller's own, docs/api.md §7a).
 
     :raises BadRequest: for invalid limit, offset, page or size, and for filter values that cannot be converted.
     """

@@ -54,7 +54,7 @@ def test_cited_sections_of_the_api_reference_exist():
     cited = {
         (str(path.relative_to(ROOT)), section)
         for path in tracked_files()
-        if path.suffix == ".py"
+        if path.suffix in {".py", ".sql"}
         for section in re.findall(r"docs/api\.md §(\d+a?)", path.read_text(encoding="utf-8"))
     }
     assert cited, "code and tests cite docs/api.md sections"

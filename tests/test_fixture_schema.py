@@ -69,8 +69,11 @@ def test_docs_have_examples():
 
 @pytest.mark.parametrize("with_secrets", [False, True])
 def test_dumps_validate(loaded_db, with_secrets):
-    load_fixture(loaded_db, {"settings": {"min_role_apikeygen": 40}})
-    VALIDATOR.validate(json.loads(json.dumps(dump_fixture(loaded_db, with_secrets=with_secrets))))
+    owned = {"name": "owned", "ownership_field_name": "owner", "fields": [{"name": "owner", "type": "Key to users"}]}
+    load_fixture(loaded_db, {"settings": {"min_role_apikeygen": 40}, "tables": [owned]})
+    dumped = json.loads(json.dumps(dump_fixture(loaded_db, with_secrets=with_secrets)))
+    assert dumped["tables"][-1]["ownership_field_name"] == "owner"
+    VALIDATOR.validate(dumped)
 
 
 # --- misspelled and unknown keys: refused with the key, its place and the closest known key ----------------------

@@ -1,4 +1,4 @@
-"""Row ownership (SPEC §7a): route by route, for an owner, another user, staff, admin and the public, with the
+"""Row ownership (docs/api.md §7a): route by route, for an owner, another user, staff, admin and the public, with the
 token in each of its three places and through a browser session; metadata, fixtures and packs.
 
 `tickets` (staff read and write) is owned through its `owner` field; `diary` lets users write but only admins

@@ -43,7 +43,7 @@ class Table:
     min_role_write: int
     fields: tuple[Field, ...]
     read_only: bool = False
-    owner_field: str | None = None  # a Key to users naming each row's owner (SPEC §7a)
+    owner_field: str | None = None  # a Key to users naming each row's owner (docs/api.md §7a)
 
     @property
     def sql_name(self) -> str:

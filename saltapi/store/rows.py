@@ -113,7 +113,7 @@ def condition_sql(condition: Condition | FullText) -> Sql:
 
 
 def owned_by(table: Table, user_id: int | None) -> Filters:
-    """Only `user_id`'s rows of an owned table (SPEC §7a); no filter for None, which means every row.
+    """Only `user_id`'s rows of an owned table (docs/api.md §7a); no filter for None, which means every row.
 
     Every statement of an owner-only caller carries it in its own WHERE, so no check can go stale before it runs.
     """

@@ -106,7 +106,7 @@ def check_definitions(db: sqlite3.Connection, definitions: Sequence[TableDefinit
 
 
 def is_owner_key(field: Field) -> bool:
-    """Can the field name a row's owner? Only a Key to users can (SPEC §7a)."""
+    """Can the field name a row's owner? Only a Key to users can (docs/api.md §7a)."""
     return field.type == "Key" and field.reftable_name == USERS_TABLE_NAME
 
 
@@ -524,7 +524,7 @@ def delete_field(db: sqlite3.Connection, table_id: int, name: str) -> Field:
             rebuild_table(db, table.name, [f for f in table.fields if f.name != name])
         else:
             db.execute(f"ALTER TABLE {q(table.name)} DROP COLUMN {q(name)}")
-        # Foreign keys are off, so the ownership the field gave its table is ended by hand (SPEC §7a).
+        # Foreign keys are off, so the ownership the field gave its table is ended by hand (docs/api.md §7a).
         db.execute(
             "DELETE FROM _sc_table_owners WHERE field_id IN (SELECT id FROM _sc_fields WHERE table_id = ? AND name = ?)",
             (table.id, name),
