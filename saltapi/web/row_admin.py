@@ -148,7 +148,7 @@ def index(table_id: int):
 def new(table_id: int):
     table, owner = table_for("write", table_id)
     if request.method == "GET":
-        # The form suggests the user as the owner; the insert itself never fills the owner in (SPEC §7a).
+        # The form suggests the user as the owner; the insert itself never fills the owner in (docs/api.md §7a).
         return row_form(table, None, {} if owner is None else {table.owner_field: str(owner)})
     body = form_body(table)
     try:
