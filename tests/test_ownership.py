@@ -6,13 +6,22 @@ read, so users reach its existing rows only as owners. User 3 (user@foo.com) and
 plain users (role 80).
 """
 
+import concurrent.futures
 import json
 import shutil
+import threading
+import urllib.parse
+import warnings
 
 import pytest
+import requests
 from openapi_spec_validator import validate
 
-from conftest import TOKENS, WebActions, bearer
+with warnings.catch_warnings():  # as in test_pysaltcorn.py: pysaltcorn imports the deprecated cgi module
+    warnings.filterwarnings("ignore", message="'cgi' is deprecated", category=DeprecationWarning)
+    from pysaltcorn import SaltcornAuthError, SaltcornClient, SaltcornTransportError
+
+from conftest import TOKENS, WebActions, bearer, running_server
 from saltapi import create_app
 from saltapi.db import get_db
 from saltapi.fixtures import FixtureError, dump_fixture, load_fixture
@@ -30,6 +39,7 @@ TICKETS = [
     {"id": 4, "title": "admin's", "pages": 40, "book": 1, "owner": 1},
     {"id": 5, "title": "nobody's", "pages": 50, "book": None, "owner": None},
 ]
+TICKETS_IDS = [row["id"] for row in TICKETS]
 DIARY = [{"id": 1, "text": "dear diary", "owner": OWNER}, {"id": 2, "text": "other's diary", "owner": OTHER}]
 OWNED = {
     "users": [
@@ -556,3 +566,138 @@ def test_the_public_document_has_no_owned_table(client):
     doc = document(client, "public")
     assert not any(path.startswith(("/api/tickets", "/api/diary")) for path in doc["paths"])
     assert "Ownership:" not in json.dumps(doc)
+
+
+# Over HTTP against `python app.py`: pysaltcorn, and two users racing each other
+
+
+@pytest.fixture(scope="module")
+def owned_server(owned_template, tmp_path_factory):
+    """A server of its own on a copy of this module's data; the tests below put back what they change."""
+    directory = tmp_path_factory.mktemp("owned-live")
+    shutil.copyfile(owned_template, directory / "owned.sqlite")
+    with running_server(directory / "owned.sqlite", directory / "server.log") as server:
+        yield server
+
+
+def pysaltcorn_client(server, who: str) -> SaltcornClient:
+    """A pysaltcorn client with the API token as the URL's password, for user `token` (its default user)."""
+    parts = urllib.parse.urlsplit(server.url)
+    netloc = f"token:{urllib.parse.quote(TOKENS[WHO[who]], safe='')}@{parts.netloc}"
+    return SaltcornClient(parts._replace(netloc=netloc).geturl())
+
+
+def refusal(excinfo) -> tuple[int, dict]:
+    response = excinfo.value.__cause__.response
+    return response.status_code, response.json()
+
+
+def test_pysaltcorn_reads_and_writes_an_owners_rows(owned_server):
+    client = pysaltcorn_client(owned_server, "owner")
+    assert client.row_list("tickets") == visible("owner", TICKETS)
+    assert client.row_list("tickets", sortBy="pages", sortDesc="true", limit=1) == [TICKETS[2]]
+    assert client.field_distinct_values("tickets", "pages", timeout=10) == [10, 30]
+    new_id = client.row_insert("tickets", {"title": "via pysaltcorn", "owner": OWNER})
+    assert client.row_update("tickets", {"id": new_id, "pages": 7}) is True
+    assert client.row_list("tickets", id=new_id) == [{"id": new_id, "title": "via pysaltcorn", "pages": 7, "book": None, "owner": OWNER}]
+    assert client.row_delete("tickets", new_id) is True
+    assert client.row_list("tickets") == visible("owner", TICKETS)
+
+
+@pytest.mark.parametrize(
+    "call, answer",
+    [
+        (lambda client: client.row_insert("tickets", {"title": "x", "owner": OTHER}), (400, NOT_AUTHORIZED)),
+        (lambda client: client.row_insert("tickets", {"title": "x"}), (400, NOT_AUTHORIZED)),
+        (lambda client: client.row_update("tickets", {"id": 2, "title": "x"}), (404, NOT_FOUND)),
+        (lambda client: client.row_update("tickets", {"id": 1, "owner": None}), (400, NOT_AUTHORIZED)),
+        (lambda client: client.row_delete("tickets", 2), (404, NOT_FOUND)),
+        (lambda client: client.row_delete("tickets", 999), (404, NOT_FOUND)),
+    ],
+)
+def test_pysaltcorn_meets_the_ownership_refusals(owned_server, call, answer):
+    with pytest.raises(SaltcornTransportError) as excinfo:
+        call(pysaltcorn_client(owned_server, "owner"))
+    assert refusal(excinfo) == answer
+    assert pysaltcorn_client(owned_server, "admin").row_list("tickets") == TICKETS
+
+
+def test_pysaltcorn_through_a_session_follows_ownership(owned_server):
+    client = SaltcornClient(owned_server.url, csrf_fixup=True)
+    client.login_session("other@foo.com", OTHER_PASSWORD)
+    assert client.row_list("tickets") == visible("other", TICKETS)
+    new_id = client.row_insert("tickets", {"title": "other's session row", "owner": OTHER})
+    assert client.row_update("tickets", {"id": new_id, "pages": 1}) is True
+    with pytest.raises(SaltcornTransportError) as excinfo:
+        client.row_update("tickets", {"id": 1, "title": "taken"})
+    assert refusal(excinfo) == (404, NOT_FOUND)
+    # pysaltcorn sends its CSRF token with POST only, so its DELETE through a session is refused (403, SPEC §3).
+    assert pysaltcorn_client(owned_server, "other").row_delete("tickets", new_id) is True
+    with pytest.raises(SaltcornAuthError):
+        SaltcornClient(owned_server.url).row_list("tickets")  # pysaltcorn's default: an empty token, 401
+
+
+RACE_ROWS = 120
+RACERS = {"owner": OWNER, "other": OTHER}
+
+
+def race(url: str, who: str, ids: list[int], start: threading.Barrier) -> list[tuple[int, str, int]]:
+    """One user's pass over every row, theirs and the other's: rename it, claim it, try to give it away, and delete
+    every fourth; returns (row id, action, status) for each request."""
+    answers = []
+    with requests.Session() as session:
+        session.headers.update(bearer(TOKENS[WHO[who]]))
+        start.wait()
+        for row_id in ids:
+            for action, method, path, body in [
+                ("rename", "POST", f"/api/tickets/{row_id}", {"title": f"by {who}"}),
+                ("claim", "POST", f"/api/tickets/{row_id}", {"title": f"by {who}", "owner": RACERS[who]}),
+                ("give", "POST", f"/api/tickets/{row_id}", {"owner": OTHER if who == "owner" else OWNER}),
+                *([("delete", "DELETE", f"/api/tickets/{row_id}", None)] if row_id % 4 == 0 else []),
+            ]:
+                response = session.request(method, url + path, json=body, timeout=30)
+                answers.append((row_id, action, response.status_code))
+    return answers
+
+
+def test_two_users_racing_never_touch_each_others_rows(owned_template, tmp_path):
+    """Two users, two threads each, go over the same rows at once; whatever the interleaving, each reaches only
+    their own rows: every answer and the final table are as if they had taken turns."""
+    shutil.copyfile(owned_template, tmp_path / "race.sqlite")
+    with running_server(tmp_path / "race.sqlite", tmp_path / "server.log") as server:
+        owners = {}
+        for index in range(RACE_ROWS):
+            owner = OWNER if index % 2 else OTHER
+            response = requests.post(
+                f"{server.url}/api/tickets", json={"title": "racing", "owner": owner},
+                headers=bearer(TOKENS["admin"]), timeout=30,
+            )  # fmt: skip
+            owners[response.json()["success"]] = owner
+        ids = sorted(owners)
+        orders = {("owner", 0): ids, ("owner", 1): ids[::-1], ("other", 0): ids[1::2] + ids[::2],
+                  ("other", 1): ids[::-3] + [i for i in ids if i not in ids[::-3]]}  # fmt: skip
+        start = threading.Barrier(len(orders))
+        with concurrent.futures.ThreadPoolExecutor(len(orders)) as pool:
+            futures = {key: pool.submit(race, server.url, key[0], order, start) for key, order in orders.items()}
+            answers = {key: future.result() for key, future in futures.items()}
+        rows = {row["id"]: row for row in rows_of(tmp_path / "race.sqlite", "tickets")}
+
+    for (who, _), their_answers in answers.items():
+        for row_id, action, status in their_answers:
+            mine = owners[row_id] == RACERS[who]
+            if action == "give":  # refused before the row is even looked for
+                assert status == 400, (who, row_id, action, status)
+            elif action in ("rename", "claim"):  # one's own row may be gone already, deleted by one's other thread
+                expected = ((200, 404) if row_id % 4 == 0 else (200,)) if mine else (404,)
+                assert status in expected, (who, row_id, action, status)
+            else:
+                assert status in ((200, 404) if mine else (404,)), (who, row_id, action, status)
+    for row_id, owner in owners.items():
+        if row_id % 4 == 0:
+            assert row_id not in rows  # deleted by its owner, once
+        else:
+            owner_name = next(name for name, user_id in RACERS.items() if user_id == owner)
+            assert rows[row_id] == {"id": row_id, "title": f"by {owner_name}", "pages": None, "book": None, "owner": owner}
+    deletes = [(row_id, status) for their in answers.values() for row_id, action, status in their if action == "delete"]
+    assert sorted(row_id for row_id, status in deletes if status == 200) == [i for i in ids if i % 4 == 0]
+    assert [row_id for row_id in TICKETS_IDS if row_id not in rows] == []  # the fixture's rows were not touched
