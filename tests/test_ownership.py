@@ -631,7 +631,7 @@ def test_pysaltcorn_through_a_session_follows_ownership(owned_server):
     with pytest.raises(SaltcornTransportError) as excinfo:
         client.row_update("tickets", {"id": 1, "title": "taken"})
     assert refusal(excinfo) == (404, NOT_FOUND)
-    # pysaltcorn sends its CSRF token with POST only, so its DELETE through a session is refused (403, SPEC §3).
+    # pysaltcorn sends its CSRF token with POST only, so its DELETE through a session is refused (403, docs/api.md §3).
     assert pysaltcorn_client(owned_server, "other").row_delete("tickets", new_id) is True
     with pytest.raises(SaltcornAuthError):
         SaltcornClient(owned_server.url).row_list("tickets")  # pysaltcorn's default: an empty token, 401
