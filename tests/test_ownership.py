@@ -21,7 +21,7 @@ with warnings.catch_warnings():  # as in test_pysaltcorn.py: pysaltcorn imports 
     warnings.filterwarnings("ignore", message="'cgi' is deprecated", category=DeprecationWarning)
     from pysaltcorn import SaltcornAuthError, SaltcornClient, SaltcornTransportError
 
-from conftest import TOKENS, WebActions, bearer, running_server
+from conftest import PASSWORDS, TOKENS, WebActions, bearer, csrf_from, running_server
 from saltapi import create_app
 from saltapi.db import get_db
 from saltapi.fixtures import FixtureError, dump_fixture, load_fixture
@@ -701,3 +701,29 @@ def test_two_users_racing_never_touch_each_others_rows(owned_template, tmp_path)
     deletes = [(row_id, status) for their in answers.values() for row_id, action, status in their if action == "delete"]
     assert sorted(row_id for row_id, status in deletes if status == 200) == [i for i in ids if i % 4 == 0]
     assert [row_id for row_id in TICKETS_IDS if row_id not in rows] == []  # the fixture's rows were not touched
+
+
+def admin_browser(server) -> requests.Session:
+    """A requests session signed in to the web UI as the admin, as a browser would be."""
+    browser = requests.Session()
+    page = browser.get(f"{server.url}/auth/login", timeout=30)
+    email, password = PASSWORDS["admin"]
+    response = browser.post(
+        f"{server.url}/auth/login", data={"email": email, "password": password, "_csrf": csrf_from(page.text)},
+        allow_redirects=False, timeout=30,
+    )  # fmt: skip
+    assert response.status_code == 302
+    return browser
+
+
+def test_every_server_process_sees_a_new_ownership_at_the_next_request(owned_server):
+    """Ownership is metadata: a change made through one worker applies in all of them at once."""
+    settings = f"{owned_server.url}/table/{table_id(owned_server.db_path, 'tickets')}/settings"
+    with admin_browser(owned_server) as browser:
+        csrf = csrf_from(browser.get(settings.removesuffix("/settings"), timeout=30).text)
+        for owner_field, answer in [("", 401), ("owner", 200)]:
+            form = {"min_role_read": "40", "min_role_write": "40", "owner_field": owner_field, "_csrf": csrf}
+            assert browser.post(settings, data=form, allow_redirects=False, timeout=30).status_code == 302
+            for _ in range(8):  # each on a new connection, which any worker may take: every one must know
+                response = requests.get(f"{owned_server.url}/api/tickets", headers=bearer(TOKENS["user"]), timeout=30)
+                assert response.status_code == answer
