@@ -102,7 +102,8 @@ def check_constraints(db: sqlite3.Connection, table: Table, values: Mapping, row
 
 def check_owner(table: Table, values: Mapping, owner: int | None, inserting: bool) -> None:
     """An owner-only caller (`owner`: their user id) writes rows that stay theirs: an insert names them as its
-    owner, an update gives the row to no one else and never orphans it (docs/api.md §7a). The owner is never filled in.
+    owner, an update gives the row to no one else and never orphans it (docs/api.md §7a). The owner is never
+    filled in.
 
     :raises BadRequest: "Not authorized", after every validation message.
     """

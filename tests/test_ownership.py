@@ -27,6 +27,7 @@ from saltapi.db import get_db
 from saltapi.fixtures import FixtureError, dump_fixture, load_fixture
 from saltapi.store.connection import connect
 from saltapi.store.metadata import load_table
+from saltapi.store.rows import Query, build_count, build_delete, build_distinct, build_get, build_update, owned_by
 from saltapi.store.tables import DefinitionError, delete_field, drop_table, set_table_settings
 
 OWNER, OTHER = 3, 5
@@ -727,3 +728,20 @@ def test_every_server_process_sees_a_new_ownership_at_the_next_request(owned_ser
             for _ in range(8):  # each on a new connection, which any worker may take: every one must know
                 response = requests.get(f"{owned_server.url}/api/tickets", headers=bearer(TOKENS["user"]), timeout=30)
                 assert response.status_code == answer
+
+
+# The owner condition is in the statement itself, so no check before it can go stale
+
+
+def test_the_builders_put_the_owner_condition_in_the_statement(loaded_db):
+    table, mine = load_table(loaded_db, "diary"), owned_by(load_table(loaded_db, "diary"), OWNER)
+    assert build_get(table, 7, mine) == ('SELECT "id", "text", "owner" FROM "diary" WHERE "id" = ? AND ("owner" = ?)', [7, OWNER])
+    assert build_update(table, 7, {"text": "x"}, mine) == (
+        'UPDATE "diary" SET "text" = ? WHERE "id" = ? AND ("owner" = ?)', ["x", 7, OWNER]
+    )
+    assert build_delete(table, 7, mine) == ('DELETE FROM "diary" WHERE "id" = ? AND ("owner" = ?)', [7, OWNER])
+    assert build_distinct(table, "text", mine) == (
+        'SELECT DISTINCT "text" FROM "diary" WHERE ("text" IS NOT NULL) AND ("owner" = ?) ORDER BY "text"', [OWNER]
+    )
+    assert build_count(table, Query(filters=mine)) == ('SELECT count(*) FROM "diary" AS "_sc_row" WHERE ("owner" = ?)', [OWNER])
+    assert owned_by(table, None) == ()
