@@ -2,11 +2,13 @@
 
 import contextlib
 import json
+import os
 import re
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -245,6 +247,51 @@ def admin(web) -> WebActions:
     """The web UI signed in as the admin of tests/data.json."""
     web.login("admin")
     return web
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PAGE_TIMEOUT_MS = 10_000
+SCREENSHOTS = Path(os.environ.get("SALTAPI_SCREENSHOTS") or tempfile.gettempdir())
+
+
+def require_chromium() -> None:
+    """The browser tests drive Debian's Chromium, never a browser of Playwright's own. Without it a developer's
+    run skips them, saying how to get it; CI (CI=true) must run them, so there it is a failure."""
+    if os.access(CHROMIUM, os.X_OK):
+        return
+    message = f"the browser tests need Chromium at {CHROMIUM}: install it with `apt-get install chromium`"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI must run the browser tests, but {message}", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def chromium_page():
+    """A page of a fresh headless Chromium (Debian's), driven by Playwright; imported only by the tests that use it."""
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1200, "height": 800})
+            context.grant_permissions(["clipboard-read", "clipboard-write"])
+            page = context.new_page()
+            page.set_default_timeout(PAGE_TIMEOUT_MS)
+            page.set_default_navigation_timeout(PAGE_TIMEOUT_MS)
+            page.on("dialog", lambda dialog: dialog.accept())  # confirmations such as "Reset the API token?"
+            yield page
+        finally:
+            browser.close()
 
 
 TABLE_IDS = {"books": 1, "patients": 2, "publisher": 3, "notes": 4, "items": 5}  # as tests/data.json creates them

@@ -5,32 +5,19 @@ Screenshots of the pages go to the temp directory (SALTAPI_SCREENSHOTS names ano
 """
 
 import os
-import tempfile
 from pathlib import Path
 
 import pytest
 import requests
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from conftest import bearer, load_data, running_server
+from conftest import SCREENSHOTS, bearer, load_data, running_server
 from saltapi import create_app
 from saltapi.store.connection import connect
 from saltapi.db import get_db
 from saltapi.fixtures import load_fixture
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-PAGE_TIMEOUT_MS = 10_000
 HTTP_TIMEOUT = 10
-SCREENSHOTS = Path(os.environ.get("SALTAPI_SCREENSHOTS") or tempfile.gettempdir())
 ADMIN_EMAIL, ADMIN_PASSWORD = "boss@example.com", "correct horse battery"
 
 
@@ -54,22 +41,6 @@ def tables_without_users(tmp_path) -> Path:
     return path
 
 
-@pytest.fixture
-def browser_page():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1200, "height": 800})
-            context.grant_permissions(["clipboard-read", "clipboard-write"])
-            page = context.new_page()
-            page.set_default_timeout(PAGE_TIMEOUT_MS)
-            page.set_default_navigation_timeout(PAGE_TIMEOUT_MS)
-            page.on("dialog", lambda dialog: dialog.accept())  # the "Reset the API token?" confirmation
-            yield page
-        finally:
-            browser.close()
-
-
 def api_get(server, path: str, token: str | None = None) -> requests.Response:
     return requests.get(server.url + path, headers=bearer(token) if token else {}, timeout=HTTP_TIMEOUT)
 
@@ -79,10 +50,12 @@ def shown_token(page) -> str:
     assert len(token) == 36
     return token
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.timeout(120)
-def test_first_admin_token_and_public_table(tables_without_users, tmp_path, browser_page):
-    page = browser_page
+def test_first_admin_token_and_public_table(tables_without_users, tmp_path, chromium_page):
+    page = chromium_page
     with running_server(tables_without_users, tmp_path / "server.log", ("--no-demo",), env=server_env()) as server:
         assert "/auth/create_first_user" in server.output()
 

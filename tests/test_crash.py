@@ -18,6 +18,8 @@ import pytest
 from conftest import LiveServer
 from test_soak import Writer, add_tables, check_file, run_writers, stored_rows, totals
 
+pytestmark = pytest.mark.slow
+
 KILLS = int(os.environ.get("SALTAPI_CRASH_KILLS", "10"))
 CLIENT_THREADS = 16
 WORKERS = 3

@@ -18,6 +18,8 @@ from schemathesis.specs.openapi.checks import (
 from conftest import TOKENS, bearer
 from saltapi.store.types import INT64_MAX, INT64_MIN
 
+pytestmark = pytest.mark.slow
+
 DOCUMENT = "/api/openapi.json"
 CHECKS = [
     not_a_server_error,

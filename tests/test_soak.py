@@ -12,11 +12,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 import requests
 
 from conftest import TOKENS, running_server
 from saltapi.store.connection import connect
 from saltapi.fixtures import load_fixture
+
+pytestmark = pytest.mark.slow
 
 SOAK_SECONDS = float(os.environ.get("SALTAPI_SOAK_SECONDS", "10"))
 CLIENT_THREADS = 16
