@@ -12,12 +12,12 @@ from pathlib import Path
 from flask import Flask, request
 from flask.sessions import SecureCookieSessionInterface
 
-from . import cli, db
+from . import cli, db, health
 from .api import views as api_views
 from .errors import register_error_handlers
 from .store.connection import DEFAULT_DATABASE
 from .store.login_limits import LoginLimiter
-from .web import account, pages, row_admin, table_admin, useradmin
+from .web import account, api_docs, pages, row_admin, table_admin, useradmin
 
 
 @dataclass
@@ -56,7 +56,8 @@ def init_app(app: Flask) -> None:
     db.init_app(app)
     register_error_handlers(app)
     app.register_blueprint(api_views.bp)
-    for blueprint in (pages.bp, account.bp, useradmin.bp, table_admin.bp, row_admin.bp):
+    app.register_blueprint(health.bp)
+    for blueprint in (pages.bp, account.bp, useradmin.bp, table_admin.bp, row_admin.bp, api_docs.bp):
         app.register_blueprint(blueprint)
     cli.init_app(app)
 
