@@ -1,9 +1,10 @@
-"""A pytest plugin: saltapi standing in for a Saltcorn server in another project's test suite.
+"""The instances behind the pytest plugin's `saltcorn` fixture (the plugin's hooks and fixtures are in
+pytest_saltapi.py, which imports this module only when a test first asks for `saltcorn`).
 
-Installing saltapi registers it (entry point `pytest11`; `-p no:saltapi` turns it off). A test asks for the
-`saltcorn` fixture and gets an instance loaded from a fixture file (docs/fixtures.md): `.url` of a live server,
-`.client` (Flask's test client), `.token(email)`, `.db_path`. Every test starts from the state the fixture
-loaded: whatever an earlier test wrote is undone with SQLite's backup API before the next one runs.
+saltapi stands in for a Saltcorn server in another project's test suite. A test that asks for the `saltcorn`
+fixture gets an instance loaded from a fixture file (docs/fixtures.md): `.url` of a live server, `.client`
+(Flask's test client), `.token(email)`, `.db_path`. Every test starts from the state the fixture loaded:
+whatever an earlier test wrote is undone with SQLite's backup API before the next one runs.
 
 What to load, first match wins: the test's `@pytest.mark.saltapi_fixture(path_or_dict)` (a relative path is
 relative to the test file), a `saltcorn_fixture` fixture of your own (returning a path or a dict), the ini
@@ -27,13 +28,10 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from . import create_app
 from .store.connection import connect
 from .db import get_db
-from .demo import demo_data
 from .fixtures import FixtureError, load_fixture
 from .store.snapshots import restore_snapshot, take_snapshot
 from .store.users import find_user, generate_token
 
-FIXTURE_FILE_OPTION = "saltapi_fixture_file"
-FIXTURE_MARKER = "saltapi_fixture"
 SERVER_STOP_SECONDS = 10
 log = logging.getLogger(__name__)
 
@@ -199,53 +197,3 @@ class Saltcorn:
     def reset(self) -> None:
         """Back to the loaded state now (it happens before every test anyway)."""
         self.instance.reset(force=True)
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addini(
-        FIXTURE_FILE_OPTION,
-        "saltapi: the fixture file (JSON, as for `flask load-fixture`) the `saltcorn` fixture loads, relative to the"
-        " ini file; default: saltapi's demo data",
-    )
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        f"{FIXTURE_MARKER}(source): the fixture file (relative to the test file) or dict the `saltcorn` fixture loads",
-    )
-
-
-@pytest.fixture
-def saltcorn_fixture(request: pytest.FixtureRequest) -> Path | Mapping:
-    """What `saltcorn` loads unless the test is marked: the ini option's file, else the demo. Override it to choose."""
-    configured = request.config.getini(FIXTURE_FILE_OPTION)
-    if configured:
-        base = request.config.inipath.parent if request.config.inipath else request.config.rootpath
-        return base / configured
-    return demo_data()
-
-
-@pytest.fixture(scope="session")
-def saltcorn_instances(tmp_path_factory: pytest.TempPathFactory):
-    """Every saltapi instance of the session (one per fixture, its server started once and reused)."""
-    instances = SaltcornInstances(tmp_path_factory)
-    yield instances
-    instances.close()
-
-
-@pytest.fixture
-def saltcorn(request: pytest.FixtureRequest, saltcorn_instances: SaltcornInstances, saltcorn_fixture) -> Saltcorn:
-    """A saltapi instance as its fixture loaded it: `.url`, `.client`, `.token(email)`, `.db_path`."""
-    source = saltcorn_fixture
-    marker = request.node.get_closest_marker(FIXTURE_MARKER)
-    if marker is not None:
-        if len(marker.args) != 1 or marker.kwargs:
-            pytest.fail(f"@pytest.mark.{FIXTURE_MARKER} takes one argument: a fixture file or dict", pytrace=False)
-        source = marker.args[0] if isinstance(marker.args[0], Mapping) else request.path.parent / marker.args[0]
-    try:
-        instance = saltcorn_instances.get(source)
-    except FixtureError as error:  # pytest.fail() inside the handler would print this error twice, chained
-        raise pytest.fail.Exception(f"saltapi could not load the fixture: {error}", pytrace=False) from None
-    instance.reset()
-    return Saltcorn(instance)

@@ -60,7 +60,29 @@ def run(pytester, *args: str):
 
 def test_the_plugin_is_registered_by_the_installed_package():
     entry_points = importlib.metadata.entry_points(group="pytest11")
-    assert [entry.value for entry in entry_points if entry.name == "saltapi"] == ["saltapi.pytest_plugin"]
+    assert [entry.value for entry in entry_points if entry.name == "saltapi"] == ["pytest_saltapi"]
+
+
+def test_a_run_that_does_not_ask_for_saltcorn_imports_nothing_of_saltapi(pytester):
+    """The plugin is loaded in every run of a project that installed saltapi; until a test asks for `saltcorn`,
+    it must cost nothing: neither saltapi nor Flask is imported."""
+    pytester.makeini("[pytest]\nfilterwarnings = error\n")
+    pytester.makepyfile(
+        """
+import sys
+
+def test_unrelated(request):
+    assert request.config.pluginmanager.has_plugin("saltapi")
+    assert sorted(name for name in sys.modules if name == "saltapi" or name.startswith("saltapi.")) == []
+"""
+    )
+    run(pytester).assert_outcomes(passed=1)
+    imported = subprocess.run(
+        [sys.executable, "-c", "import sys, pytest; before = set(sys.modules); import pytest_saltapi;"
+         " print(sorted(set(sys.modules) - before))"],
+        capture_output=True, text=True, timeout=TIMEOUT, check=True,
+    )  # fmt: skip
+    assert imported.stdout == "['pytest_saltapi']\n"
 
 
 # --- a generated project ----------------------------------------------------------------------------------
@@ -401,6 +423,7 @@ def test_a_build_holds_the_real_schema_and_the_data_files(tmp_path):
     assert schema.read_bytes() == (ROOT / "schema.sql").read_bytes()
     assert (built / "saltapi" / "demo.json").read_bytes() == (ROOT / "saltapi" / "demo.json").read_bytes()
     assert (built / "saltapi" / "pytest_plugin.py").is_file()
+    assert (built / "pytest_saltapi.py").is_file()
     for folder in ("templates", "static"):
         for path in (ROOT / "saltapi" / folder).rglob("*"):
             if path.is_file() and "__pycache__" not in path.parts:
