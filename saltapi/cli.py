@@ -306,15 +306,19 @@ def import_csv_command(table: str, file: str, check: bool):
 @click.command("export-csv")
 @click.argument("table")
 @click.argument("file", type=click.Path(dir_okay=False, writable=True), required=False)
+@click.option(
+    "--safe", is_flag=True,
+    help="For spreadsheets: put a ' before text starting with = + - @, tab or CR, so it is never run as a formula.",
+)  # fmt: skip
 @database_command()
-def export_csv_command(table: str, file: str | None):
+def export_csv_command(table: str, file: str | None, safe: bool):
     """Write TABLE's rows as CSV to FILE (default: standard output)."""
     text = io.StringIO(newline="")
     db = get_db()
     try:
         found = load_table(db, table)
         with progress(f"Exporting {table}", count_table_rows(db, found, Query()) if found else 0) as step:
-            exported = export_csv(db, table, text, progress=step)
+            exported = export_csv(db, table, text, safe=safe, progress=step)
     except CsvError as error:
         raise click.ClickException(str(error)) from None
     if file is None:

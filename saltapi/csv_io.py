@@ -146,18 +146,35 @@ def without(values: Mapping, names: list[str]) -> dict:
     return {name: value for name, value in values.items() if name not in names}
 
 
-def csv_cell(value) -> str:
+# What a spreadsheet may run as a formula at the start of a cell (OWASP "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value, safe: bool = False) -> str:
+    """A value as its cell; `safe` puts a quote before text a spreadsheet would take for a formula.
+
+    Only text is touched: numbers, dates and booleans are written by saltapi itself and never start a formula.
+    """
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if safe and isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
     return str(value)
 
 
 def export_csv(
-    db: sqlite3.Connection, table_name: str, out: TextIO, progress: Callable[[int], None] = lambda n: None
+    db: sqlite3.Connection,
+    table_name: str,
+    out: TextIO,
+    safe: bool = False,
+    progress: Callable[[int], None] = lambda n: None,
 ) -> int:
     """Write the table as CSV (header of `id` and the field names, rows in id order); return the row count.
+
+    By default every value is written as stored, so an export imports back unchanged; `safe` is for files that
+    people open in spreadsheets (see `csv_cell`).
 
     :raises CsvError: when there is no such table.
     """
@@ -165,10 +182,13 @@ def export_csv(
     if table is None:
         raise CsvError(f"No table named {table_name}")
     writer = csv.writer(out, lineterminator="\n")
+    # The csv module quotes only the characters of its line terminator; a lone CR would then end the record.
+    quoting_writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(column.name for column in table.columns)
     exported = 0
     for row in iter_rows(db, table, Query()):
-        writer.writerow([csv_cell(value) for value in row.values()])
+        cells = [csv_cell(value, safe) for value in row.values()]
+        (quoting_writer if any("\r" in cell for cell in cells) else writer).writerow(cells)
         exported += 1
         progress(1)
     return exported

@@ -189,7 +189,8 @@ def check_foreign_keys(db: sqlite3.Connection) -> None:
         column = db.execute(
             "SELECT \"from\" FROM pragma_foreign_key_list(?) WHERE id = ?", (table_name, fk_index)
         ).fetchone()[0]
-        value = db.execute(f"SELECT {q(column)} FROM {q(table_name)} WHERE rowid = ?", (rowid,)).fetchone()[0]
+        # By `id`, the row's real rowid (INTEGER PRIMARY KEY): a field may be called rowid and hide the name.
+        value = db.execute(f"SELECT {q(column)} FROM {q(table_name)} WHERE {q('id')} = ?", (rowid,)).fetchone()[0]
         parent = USERS_TABLE_NAME if parent == USERS_SQL_NAME else parent
         raise FixtureError(f"Table {table_name}, row id {rowid}: {column}: No {parent} row with id {value}")
 

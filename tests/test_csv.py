@@ -1,5 +1,7 @@
 """`import-csv` and `export-csv`: the API's conversions, all-or-nothing imports naming the bad line, round trips."""
 
+import csv
+import io
 import os
 import subprocess
 import sys
@@ -8,6 +10,7 @@ import pytest
 
 from conftest import ROOT, TOKENS, assert_one_error_line, bearer, load_data
 from saltapi import create_app
+from saltapi.csv_io import csv_cell
 from saltapi.store.connection import connect
 from saltapi.db import get_db
 from saltapi.fixtures import dump_fixture, load_fixture
@@ -299,3 +302,36 @@ def test_a_constraint_the_checks_miss_is_still_named_by_its_line(runner, snapsho
     result = runner.invoke(args=["import-csv", "books", path])
     assert_one_error_line(result, f"{path}: line 3: the row breaks a constraint of the table")
     assert snapshot() == before
+
+
+# --- formulas in exported cells (OWASP "CSV Injection") ---------------------------------------------------
+
+FORMULAS = ["=HYPERLINK(\"http://x\")", "+1+1", "-2+3", "@SUM(A1)", "\tTAB", "\rCR"]
+
+
+def titles_of(exported: str) -> list[str]:
+    """The titles of the notes added by a test (after the header and the one note of the test data)."""
+    return [row[1] for row in csv.reader(io.StringIO(exported, newline=""))][2:]
+
+
+def add_notes(client, titles) -> None:
+    for title in titles:
+        response = client.post("/api/notes", json={"title": title}, headers=bearer(TOKENS["admin"]))
+        assert response.status_code == 200, response.json
+
+
+def test_export_writes_formulas_verbatim_by_default(runner, client):
+    """The default keeps every value as stored, so an export imports back unchanged (README says so)."""
+    add_notes(client, FORMULAS)
+    result = runner.invoke(args=["export-csv", "notes"])
+    assert result.exit_code == 0, result.output
+    assert titles_of(result.stdout) == FORMULAS
+
+
+def test_safe_export_quotes_formulas_and_leaves_numbers_alone(runner, client):
+    add_notes(client, [*FORMULAS, "plain = text", "'already quoted"])
+    notes = runner.invoke(args=["export-csv", "notes", "--safe"])
+    assert notes.exit_code == 0, notes.output
+    assert titles_of(notes.stdout) == [f"'{title}" for title in FORMULAS] + ["plain = text", "'already quoted"]
+    # Numbers are written by saltapi itself: a negative one stays a number.
+    assert [csv_cell(value, safe=True) for value in (-5, -1.5, None, True)] == ["-5", "-1.5", "", "true"]

@@ -554,6 +554,11 @@ ERRORS = {
     "duplicate id": (box_row(1, id=1), "Table box, row 2 (id 1): Duplicate value for unique field: ID"),
     "dangling Key": (box_row(1, shelf=99), "Table box, row id 2: shelf: No shelf row with id 99"),
     "dangling Key to users": (box_row(0, owner=999), "Table box, row id 1: owner: No users row with id 999"),
+    # A field may be called rowid, which then hides SQLite's rowid: the row is found by its real id.
+    "dangling Key beside a field named rowid": (
+        mutate(lambda f: box(f)["fields"].append({"name": "rowid", "type": "Integer"})
+               or box(f)["rows"][1].update(shelf=99, rowid=7)),
+        "Table box, row id 2: shelf: No shelf row with id 99"),
     "dangling self Key": (mutate(lambda f: shelf(f)["fields"].append({"name": "up", "type": "Key", "reftable_name": "shelf"})
                                  or shelf(f)["rows"][1].update(up=5)),
                           "Table shelf, row id 2: up: No shelf row with id 5"),
