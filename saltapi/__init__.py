@@ -54,7 +54,7 @@ def init_app(app: Flask) -> None:
     app.extensions["saltapi"] = SaltapiState()
     init_session(app)
     db.init_app(app)
-    register_error_handlers(app)
+    register_error_handlers(app, pages.page_for_error)
     app.register_blueprint(api_views.bp)
     app.register_blueprint(health.bp)
     for blueprint in (pages.bp, account.bp, useradmin.bp, table_admin.bp, row_admin.bp, api_docs.bp):

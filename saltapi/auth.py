@@ -36,9 +36,7 @@ def bearer_token() -> str | None:
 
 
 def token_from_request() -> str | None:
-    """The API token, from the header, the query string or the body; None when there is none.
-
-    The body's `access_token` key is removed, so it never reaches a row.
+    """The API token of the header or the query string; None when there is none. The body is not read.
 
     :raises BadRequest: when a token is sent in more than one place.
     """
@@ -46,13 +44,19 @@ def token_from_request() -> str | None:
     header_token = bearer_token()
     if header_token is not None:
         found.append(header_token)
-    body = request_body()
-    if TOKEN_KEY in body:
-        body_token = body.pop(TOKEN_KEY)
-        found.append(body_token if isinstance(body_token, str) else UNUSABLE_TOKEN)
     if len(found) > 1:
         raise BadRequest("Send the API token in only one place")
     return found[0] if found else None
+
+
+def token_from_body() -> str | None:
+    """The body's `access_token`, removed so it never reaches a row; None when there is none (and for GET, HEAD
+    and OPTIONS, whose bodies are never read)."""
+    body = request_body()
+    if TOKEN_KEY not in body:
+        return None
+    token = body.pop(TOKEN_KEY)
+    return token if isinstance(token, str) else UNUSABLE_TOKEN
 
 
 def sign_in(user: User) -> None:
@@ -130,6 +134,13 @@ def caller_from_request(db: sqlite3.Connection) -> User | None:
     :raises CsrfFailed: for a cookie-only write without the session's CSRF token.
     """
     token = token_from_request()
+    if token is not None:
+        # Resolved before the body is read: an unknown token costs no parsing, however big the body.
+        user = user_from_token(db, token)
+        if token_from_body() is not None:
+            raise BadRequest("Send the API token in only one place")
+        return user
+    token = token_from_body()
     if token is not None:
         return user_from_token(db, token)
     user = session_user(db)

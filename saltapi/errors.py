@@ -1,7 +1,9 @@
 """The API's errors: exceptions that carry their status, and the one place that turns them into JSON."""
 
+import functools
 import logging
 import sqlite3
+from collections.abc import Callable
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
@@ -92,18 +94,31 @@ def json_error(message: str, status: int, headers: dict[str, str] | None = None)
     return json_response({"error": message}, status, headers)
 
 
-def handle_api_error(error: ApiError) -> Response:
+PageError = Callable[[int, str | None], Response]  # (status, message or None) -> the web UI's error page
+
+
+def handle_api_error(render_page: PageError | None, error: ApiError) -> Response:
+    """JSON under /api/; elsewhere (a refused body of a form, say) the UI's error page."""
+    if render_page is not None and not is_api_path(request.path):
+        return with_headers(render_page(error.status, error.message), error.headers)
     return json_error(error.message, error.status, error.headers)
 
 
-def handle_http_exception(error: HTTPException):
-    """Routing and protocol errors under /api/ answer in JSON; elsewhere Flask's pages stay."""
-    if not is_api_path(request.path):
-        return error
+def handle_http_exception(render_page: PageError | None, error: HTTPException):
+    """Routing and protocol errors: JSON under /api/, the UI's own error page elsewhere."""
     headers = {}
     if isinstance(error, MethodNotAllowed) and error.valid_methods:
         headers["Allow"] = ", ".join(sorted(error.valid_methods))
-    return json_error(HTTP_MESSAGES.get(error.code, error.name), error.code or 500, headers)
+    if is_api_path(request.path):
+        return json_error(HTTP_MESSAGES.get(error.code, error.name), error.code or 500, headers)
+    if render_page is None:
+        return error
+    return with_headers(render_page(error.code or 500, None), headers)
+
+
+def with_headers(response: Response, headers: dict[str, str]) -> Response:
+    response.headers.update(headers)
+    return response
 
 
 def handle_integrity_error(error: sqlite3.IntegrityError) -> Response:
@@ -131,9 +146,10 @@ def handle_unexpected_error(error: Exception):
     return json_error("Internal server error", 500)
 
 
-def register_error_handlers(app: Flask) -> None:
-    app.register_error_handler(ApiError, handle_api_error)
-    app.register_error_handler(HTTPException, handle_http_exception)
+def register_error_handlers(app: Flask, render_page: PageError | None = None) -> None:
+    """JSON errors under /api/; `render_page(status, message)` makes the error pages everywhere else."""
+    app.register_error_handler(ApiError, functools.partial(handle_api_error, render_page))
+    app.register_error_handler(HTTPException, functools.partial(handle_http_exception, render_page))
     app.register_error_handler(sqlite3.IntegrityError, handle_integrity_error)
     app.register_error_handler(sqlite3.OperationalError, handle_operational_error)
     app.register_error_handler(Exception, handle_unexpected_error)

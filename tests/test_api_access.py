@@ -61,8 +61,9 @@ def request_for(app, table_name: str, route: str):
 @pytest.mark.parametrize("table_name", TABLES)
 def test_role_decides_access(app, client, snapshot, table_name, route, role, place):
     min_role_read, min_role_write = TABLES[table_name][:2]
-    allowed = ROLE_IDS[role] <= (min_role_read if route in READ_ROUTES else min_role_write)
     method, url, body = request_for(app, table_name, route)
+    caller = "public" if method == "GET" and place == "body" else role  # a GET's body is never read (issue 12)
+    allowed = ROLE_IDS[caller] <= (min_role_read if route in READ_ROUTES else min_role_write)
     before = snapshot()
 
     response = send(client, method, url, body, role, place)
@@ -84,7 +85,8 @@ def test_allowed_reads_answer_the_rows(client):
         {"id": 2, "name": "Michael Douglas", "favbook": 2, "parent": 1},
     ]
     assert client.get("/api/patients/count", query_string={"access_token": TOKENS["admin"]}).json == {"success": 2}
-    assert client.get("/api/patients/2", json={"access_token": TOKENS["staff"]}).json == {"success": rows[1]}
+    # A GET's body is never read (issue 12), so a token there is not seen: the caller is the public.
+    assert client.get("/api/patients/2", json={"access_token": TOKENS["staff"]}).status_code == 401
 
 
 def test_allowed_writes_do_what_they_say(client):

@@ -72,6 +72,7 @@ OWNED = {
 ROLES = ("owner", "other", "staff", "admin", "public")
 WHO = {"owner": "user", "other": "other", "staff": "staff", "admin": "admin"}
 PLACES = ("header", "query", "body")
+READ_PLACES = ("header", "query")  # a GET's body is never read
 NOT_FOUND = {"error": "Not found"}
 NOT_AUTHORIZED = {"error": "Not authorized"}
 
@@ -129,7 +130,7 @@ def rows_of(db_path, table: str) -> list[dict]:
 # Reads
 
 
-@pytest.mark.parametrize("place", PLACES)
+@pytest.mark.parametrize("place", READ_PLACES)
 @pytest.mark.parametrize("role", ROLES)
 def test_list_count_and_get_see_only_the_callers_rows(client, role, place):
     listed = send(client, "GET", "/api/tickets", role, place)

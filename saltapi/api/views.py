@@ -7,7 +7,7 @@ from werkzeug.routing import IntegerConverter
 from werkzeug.wsgi import ClosingIterator
 
 from ..auth import caller_from_request, caller_may_read, table_access
-from ..body import request_body
+from ..body import refuse_oversized_body, request_body
 from ..db import detach_db, get_db
 from ..errors import NotFound, QueryTooLong, TooManyParameters, is_api_path
 from ..store.metadata import ID_FIELD, Table, load_table
@@ -57,6 +57,9 @@ def limit_query_string() -> None:
         raise QueryTooLong(f"Query string too long (the limit is {MAX_QUERY_BYTES // 1024} KiB)")
     if sum(1 for _ in request.args.items(multi=True)) > MAX_QUERY_PARAMETERS:
         raise TooManyParameters(f"Too many query parameters (the limit is {MAX_QUERY_PARAMETERS})")
+
+
+bp.before_request(refuse_oversized_body)
 
 
 @bp.after_app_request

@@ -8,13 +8,16 @@ import json
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, session, url_for
+from werkzeug.routing import IntegerConverter, ValidationError
 
 from ..auth import row_owner, session_user
+from ..body import refuse_oversized_body
 from ..csrf import FORM_FIELD as CSRF_FIELD, csrf_token, is_valid_csrf_token, sent_csrf_token
 from ..db import get_db
 from ..errors import NotAuthorized
 from ..store.metadata import ADMIN_ROLE_ID, load_table, roles, table_names
 from ..store.rows import Query, count_rows, owned_by
+from ..store.types import INT64_MAX
 from ..store.users import User, has_users
 
 bp = Blueprint(
@@ -28,6 +31,19 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+class DatabaseIdConverter(IntegerConverter):
+    """`<dbid:name>`: the id of a user, table or row in a page's path. ASCII digits only (werkzeug's \\d would read
+    "١" as 1), and a number beyond signed 64 bits matches no route, so it is a 404 page, not a database error."""
+
+    regex = r"[0-9]+"
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        if number > INT64_MAX:
+            raise ValidationError()
+        return number
+
+
 def current_user() -> User | None:
     """The signed-in user of this request (looked up once per request)."""
     if "_saltapi_page_user" not in g:
@@ -38,6 +54,28 @@ def current_user() -> User | None:
 def error_page(status: int, title: str, message: str) -> Response:
     response = Response(render_template("saltapi/error.html", title=title, message=message), status)
     return response
+
+
+ERROR_TITLES = {400: "Bad request", 403: "Not allowed", 404: "Not found", 405: "Method not allowed", 413: "Too large"}
+ERROR_MESSAGES = {
+    404: "There is no page at this address.",
+    405: "This page does not answer that kind of request.",
+    500: "Something went wrong on our side; the error is logged.",
+}
+
+
+def page_for_error(status: int, message: str | None = None) -> Response:
+    """The UI's own error page for what no page view answered itself: unknown addresses, wrong methods, refused
+    bodies, bugs. Outside a page blueprint's request, so the page context and headers are added here."""
+    try:
+        context = page_context()
+    except Exception:  # the error may be the database's own; the page must still be shown
+        context = page_context(anonymous=True)
+    page = render_template(
+        "saltapi/error.html", title=ERROR_TITLES.get(status, "Error"),
+        message=message or ERROR_MESSAGES.get(status, "The request could not be answered."), **context,
+    )  # fmt: skip
+    return page_headers(Response(page, status))
 
 
 def fail(status: int, title: str, message: str):
@@ -77,8 +115,11 @@ def admin_required(view):
 
 
 def safe_next(target: str | None) -> str:
-    """Where to go after signing in: only a path on this site (never `//elsewhere` or `https://elsewhere`)."""
+    """Where to go after signing in: only a path on this site (never `//elsewhere` or `https://elsewhere`), without
+    control characters (a CR or LF would split the Location header)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return url_for("web.home")
+    if any(ord(character) < 0x20 or ord(character) == 0x7F for character in target):
         return url_for("web.home")
     parts = urlsplit(target)
     if parts.scheme or parts.netloc:
@@ -126,8 +167,8 @@ def format_attribute(value) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def page_context() -> dict:
-    user = current_user()
+def page_context(anonymous: bool = False) -> dict:
+    user = None if anonymous else current_user()
     return {
         "current_user": user, "is_admin": is_admin(user), "csrf_token": csrf_token, "format_when": format_when,
         "format_attribute": format_attribute,
@@ -139,7 +180,10 @@ def is_admin(user: User | None) -> bool:
 
 
 def setup_pages(blueprint: Blueprint) -> None:
-    """What every page blueprint has: the CSRF check of forms, the page headers, and the template context."""
+    """What every page blueprint has: ids in paths, the body limits and the CSRF check of forms, the page headers,
+    and the template context."""
+    blueprint.record_once(lambda state: state.app.url_map.converters.setdefault("dbid", DatabaseIdConverter))
+    blueprint.before_request(refuse_oversized_body)
     blueprint.before_request(protect_form)
     blueprint.after_request(page_headers)
     blueprint.context_processor(page_context)

@@ -18,7 +18,7 @@ from ..store.rows import Query, count_rows, get_row, key_options, owned_by, sele
 from .pages import current_user, fail, login_required, setup_pages
 from ..writes import delete_row, insert_row, update_row
 
-bp = Blueprint("row_admin", __name__, url_prefix="/table/<int:table_id>/rows")
+bp = Blueprint("row_admin", __name__, url_prefix="/table/<dbid:table_id>/rows")
 setup_pages(bp)
 
 PAGE_SIZE = 25
@@ -163,7 +163,7 @@ def request_values(table: Table) -> dict:
     return {field.name: request.form.get(INPUT_PREFIX + field.name, "") for field in table.fields}
 
 
-@bp.route("/<int:row_id>", methods=["GET", "POST"])
+@bp.route("/<dbid:row_id>", methods=["GET", "POST"])
 @login_required
 def edit(table_id: int, row_id: int):
     table, owner = table_for("write", table_id, existing_row=True)
@@ -183,7 +183,7 @@ def edit(table_id: int, row_id: int):
     return redirect(url_for(".index", table_id=table_id))
 
 
-@bp.post("/<int:row_id>/delete")
+@bp.post("/<dbid:row_id>/delete")
 @login_required
 def delete(table_id: int, row_id: int):
     table, owner = table_for("write", table_id, existing_row=True)

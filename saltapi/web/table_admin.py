@@ -134,7 +134,7 @@ def create():
     return redirect(url_for(".table_page", table_id=table.id))
 
 
-@bp.post("/delete/<int:table_id>")
+@bp.post("/delete/<dbid:table_id>")
 @admin_required
 def delete(table_id: int):
     table_or_404(table_id)
@@ -161,13 +161,13 @@ def table_view(table: Table, status: int = 200, error: str | None = None):
     return page, status
 
 
-@bp.get("/<int:table_id>")
+@bp.get("/<dbid:table_id>")
 @admin_required
 def table_page(table_id: int):
     return table_view(table_or_404(table_id))
 
 
-@bp.post("/<int:table_id>/settings")
+@bp.post("/<dbid:table_id>/settings")
 @admin_required
 def save_settings(table_id: int):
     table = table_or_404(table_id)
@@ -227,7 +227,7 @@ def submitted_values() -> dict:
     return values
 
 
-@bp.route("/<int:table_id>/field/new", methods=["GET", "POST"])
+@bp.route("/<dbid:table_id>/field/new", methods=["GET", "POST"])
 @admin_required
 def new_field(table_id: int):
     table = table_or_404(table_id)
@@ -252,7 +252,7 @@ def new_field(table_id: int):
     return redirect(url_for(".table_page", table_id=table_id))
 
 
-@bp.route("/<int:table_id>/field/<name>", methods=["GET", "POST"])
+@bp.route("/<dbid:table_id>/field/<name>", methods=["GET", "POST"])
 @admin_required
 def edit_field(table_id: int, name: str):
     table = table_or_404(table_id)
@@ -274,7 +274,7 @@ def edit_field(table_id: int, name: str):
     return redirect(url_for(".table_page", table_id=table_id))
 
 
-@bp.post("/<int:table_id>/field/<name>/delete")
+@bp.post("/<dbid:table_id>/field/<name>/delete")
 @admin_required
 def delete_field(table_id: int, name: str):
     table = table_or_404(table_id)

@@ -65,7 +65,7 @@ def create():
     return redirect(url_for(".user_page", user_id=user.id))
 
 
-@bp.get("/<int:user_id>")
+@bp.get("/<dbid:user_id>")
 @admin_required
 def user_page(user_id: int):
     db = get_db()
@@ -79,7 +79,7 @@ def user_page(user_id: int):
     )
 
 
-@bp.post("/set-role/<int:user_id>")
+@bp.post("/set-role/<dbid:user_id>")
 @admin_required
 def change_role(user_id: int):
     account = account_or_404(user_id)
@@ -96,7 +96,7 @@ def change_role(user_id: int):
     return redirect(url_for(".user_page", user_id=user_id))
 
 
-@bp.post("/delete/<int:user_id>")
+@bp.post("/delete/<dbid:user_id>")
 @admin_required
 def delete(user_id: int):
     account_or_404(user_id)
@@ -109,7 +109,7 @@ def delete(user_id: int):
     return redirect(url_for(".index"))
 
 
-@bp.post("/gen-api-token/<int:user_id>")
+@bp.post("/gen-api-token/<dbid:user_id>")
 @admin_required
 def gen_api_token(user_id: int):
     """Make a new token (the old one stops working); it is shown once, on the page this redirects to."""
@@ -118,7 +118,7 @@ def gen_api_token(user_id: int):
     return redirect(url_for(".user_page", user_id=user_id))
 
 
-@bp.post("/remove-api-token/<int:user_id>")
+@bp.post("/remove-api-token/<dbid:user_id>")
 @admin_required
 def remove_api_token(user_id: int):
     account = account_or_404(user_id)
