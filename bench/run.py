@@ -1,13 +1,13 @@
-"""saltapi against a plain Flask + sqlite3 baseline, side by side, under a real HTTP load generator.
+"""saltapi against plain Flask + sqlite3 baselines, side by side, under a real HTTP load generator.
 
-    .venv/bin/python bench/run.py [--duration 5] [--rounds 3] [--connections 8] [--workers 2]
+    .venv/bin/python bench/run.py [--duration 5] [--rounds 3] [--connections 16] [--servers NAME,...]
 
-Both servers run on 127.0.0.1 on copies of the same data, with the same number of worker processes, and are
-driven in turn (A/B, then B/A, ...) with Debian's `wrk` when it is installed, else with a small Python load
+Every server runs on 127.0.0.1 on its own copy of the same data, with 2 worker processes, and all are driven in
+turn, the order rotating each round, with Debian's `wrk` when it is installed, else with a small Python load
 generator of keep-alive connections (slower, so only its ratios mean anything). It prints requests/s and
-p50/p99 latency per case, the ratio saltapi / baseline (median of the rounds), a growth table (the same
-filtered read and insert at 1k, 100k and 1M rows) and the server's peak memory while streaming 1M rows.
-Everything it starts, it stops; everything it writes is under a temporary folder.
+p50/p99 latency per case and server, each server's ratio to the first (median of the rounds), a growth table
+(the same filtered read and insert at 1k, 100k and 1M rows) and the server's peak memory while streaming 1M
+rows. Everything it starts, it stops; everything it writes is under a temporary folder.
 """
 
 import argparse
@@ -37,14 +37,12 @@ STAFF_TOKEN = "bench-staff-token"
 ADMIN_TOKEN = "bench-admin-token"
 KINDS = 10
 START_SECONDS = 30
+WORKERS = 2
 CASES = [
     # name, method, path, body, token
     ("GET by id, Bearer, staff table", "GET", "/api/people/500", None, STAFF_TOKEN),
-    ("GET 100-row page, public", "GET", "/api/books?limit=100", None, None),
-    ("GET filter+sort+limit, 100k rows", "GET", "/api/events?kind=3&sortBy=score&sortDesc=true&limit=20", None, None),
-    ("count with filter, 100k rows", "GET", "/api/events/count?kind=3", None, None),
-    ("POST insert, token", "POST", "/api/events", {"kind": 2, "score": 7, "label": "new event"}, ADMIN_TOKEN),
-    ("POST update, token", "POST", "/api/people/42", {"name": "Renamed Person"}, ADMIN_TOKEN),
+    ("GET 100-row page, Bearer", "GET", "/api/books?limit=100", None, STAFF_TOKEN),
+    ("POST insert, Bearer", "POST", "/api/events", {"kind": 2, "score": 7, "label": "new event"}, ADMIN_TOKEN),
 ]
 
 
@@ -128,16 +126,62 @@ def server(command: list[str], port: int, env: dict | None = None, cwd: Path = R
         log.close()
 
 
-def saltapi_server(db_path: Path, workers: int):
+def saltapi_server(db_path: Path, workers: int = WORKERS):
+    """saltapi as its users start it."""
     port = free_port()
     command = [sys.executable, "app.py", "--db", str(db_path), "--port", str(port), "--workers", str(workers)]
     return server(command, port, env={"SALTAPI_SECRET_KEY": "bench"}), port
 
 
-def reference_server(db_path: Path, workers: int):
+def gunicorn(target: str, *options: str):
+    def command(port: int) -> list[str]:
+        return [sys.executable, "-m", "gunicorn", "-w", str(WORKERS), *options, "-b", f"127.0.0.1:{port}", target]
+
+    return command
+
+
+def granian(target: str, threads: int = 1):
+    def command(port: int) -> list[str]:
+        return [sys.executable, "-m", "granian", "--interface", "wsgi", "--workers", str(WORKERS),
+                "--blocking-threads", str(threads), "--no-log", "--port", str(port), target]  # fmt: skip
+
+    return command
+
+
+def python_app_py(port: int) -> list[str]:
+    return [sys.executable, "app.py", "--port", str(port), "--workers", str(WORKERS)]
+
+
+# name -> (label, command(port), environment(db_path), working directory). The first one run is the baseline.
+SERVERS = {
+    "reference": ("reference, gunicorn 2 sync workers", gunicorn("reference_app:app"),
+                  lambda db: {"REFERENCE_DB": str(db)}, ROOT / "bench"),
+    "reference-per-request": ("reference, a connection per request, gunicorn 2 sync", gunicorn("reference_app:app"),
+                              lambda db: {"REFERENCE_DB": str(db), "REFERENCE_CONNECT": "per-request"}, ROOT / "bench"),
+    "reference-granian": ("reference, granian 2 workers", granian("reference_app:app"),
+                          lambda db: {"REFERENCE_DB": str(db)}, ROOT / "bench"),
+    "saltapi": ("saltapi, python app.py", python_app_py,
+                lambda db: {"SALTAPI_DB": str(db), "SALTAPI_SECRET_KEY": "bench"}, ROOT),
+    # Other ways to serve saltapi, for choosing the server behind python app.py (--servers to run them).
+    "saltapi-gunicorn-sync": ("saltapi, gunicorn 2 sync workers", gunicorn("app:app"),
+                              lambda db: {"SALTAPI_DB": str(db), "SALTAPI_SECRET_KEY": "bench"}, ROOT),
+    "saltapi-gunicorn-gthread": ("saltapi, gunicorn 2 workers x 4 threads", gunicorn("app:app", "--threads", "4"),
+                                 lambda db: {"SALTAPI_DB": str(db), "SALTAPI_SECRET_KEY": "bench"}, ROOT),
+    "saltapi-granian-wsgi": ("saltapi, granian's WSGI mode, 2 workers", granian("app:app", 1),
+                             lambda db: {"SALTAPI_DB": str(db), "SALTAPI_SECRET_KEY": "bench"}, ROOT),
+    "saltapi-granian-32": ("saltapi, granian 2 workers x 32 threads", granian("app:app", 32),
+                          lambda db: {"SALTAPI_DB": str(db), "SALTAPI_SECRET_KEY": "bench"}, ROOT),
+    "saltapi-granian-4": ("saltapi, granian 2 workers x 4 threads", granian("app:app", 4),
+                          lambda db: {"SALTAPI_DB": str(db), "SALTAPI_SECRET_KEY": "bench"}, ROOT),
+}  # fmt: skip
+DEFAULT_SERVERS = "reference,reference-per-request,reference-granian,saltapi"
+
+
+def start(name: str, db_path: Path):
+    """The server `name` on `db_path`: (its context manager, its port)."""
+    _, command, environment, cwd = SERVERS[name]
     port = free_port()
-    command = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}", "reference_app:app"]
-    return server(command, port, env={"REFERENCE_DB": str(db_path)}, cwd=ROOT / "bench"), port
+    return server(command(port), port, env=environment(db_path), cwd=cwd), port
 
 
 # Load generators
@@ -162,7 +206,9 @@ def run_wrk(port: int, method: str, path: str, body, token, seconds: float, conn
         command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", lua.name,
                    f"http://127.0.0.1:{port}{path}"]  # fmt: skip
         output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
-    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.M))
+    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", output, re.M))
+    if len(percentiles) != 2:
+        raise RuntimeError(f"wrk on port {port} {method} {path} gave no latencies:\n{output}")
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     return {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
@@ -220,41 +266,46 @@ def load(port: int, case: tuple, args) -> dict:
 
 
 def compare(args, workdir: Path) -> list[dict]:
-    """Every case against both servers, alternating which goes first."""
-    saltapi_db, reference_db = workdir / "saltapi.sqlite", workdir / "reference.sqlite"
-    build_database(saltapi_db, 100_000)
-    shutil.copyfile(saltapi_db, reference_db)
-    saltapi, saltapi_port = saltapi_server(saltapi_db, args.workers)
-    reference, reference_port = reference_server(reference_db, args.workers)
-    results = {case[0]: {"saltapi": [], "reference": []} for case in CASES}
-    with saltapi, reference:
+    """Every case against every server, rotating which goes first each round."""
+    template = workdir / "template.sqlite"
+    build_database(template, 100_000)
+    names = args.servers
+    results = {case[0]: {name: [] for name in names} for case in CASES}
+    with contextlib.ExitStack() as stack:
+        ports = {}
+        for name in names:
+            db_path = workdir / f"{name}.sqlite"
+            shutil.copyfile(template, db_path)
+            context, ports[name] = start(name, db_path)
+            stack.enter_context(context)
         for round_number in range(args.rounds):
-            order = [("saltapi", saltapi_port), ("reference", reference_port)]
+            order = names[round_number % len(names):] + names[:round_number % len(names)]
             for case in CASES:
-                for name, port in order if round_number % 2 == 0 else reversed(order):
-                    results[case[0]][name].append(load(port, case, args))
-    return [summarize(case_name, runs) for case_name, runs in results.items()]
+                for name in order:
+                    results[case[0]][name].append(load(ports[name], case, args))
+    return [summarize(case_name, names, runs) for case_name, runs in results.items()]
 
 
-def summarize(case_name: str, runs: dict) -> dict:
-    def median(name, key):
-        return statistics.median(run[key] for run in runs[name])
-
-    return {
-        "case": case_name,
-        **{f"{name}_{key}": median(name, key) for name in ("saltapi", "reference") for key in ("rps", "p50", "p99")},
-        "rps_ratio": statistics.median(s["rps"] / r["rps"] for s, r in zip(runs["saltapi"], runs["reference"])),
-        "p99_ratio": statistics.median(s["p99"] / r["p99"] for s, r in zip(runs["saltapi"], runs["reference"])),
-        "errors": sum(run["errors"] for name in runs for run in runs[name]),
-    }
+def summarize(case_name: str, names: list[str], runs: dict) -> dict:
+    """Medians per server, and each server's ratios to the first (and to the server of its own round)."""
+    baseline = runs[names[0]]
+    row = {"case": case_name, "servers": {}}
+    for name in names:
+        row["servers"][name] = {
+            **{key: statistics.median(run[key] for run in runs[name]) for key in ("rps", "p50", "p99")},
+            "rps_ratio": statistics.median(s["rps"] / b["rps"] for s, b in zip(runs[name], baseline)),
+            "p99_ratio": statistics.median(s["p99"] / b["p99"] for s, b in zip(runs[name], baseline)),
+            "errors": sum(run["errors"] for run in runs[name]),
+        }
+    return row
 
 
 # The filtered read twice: in id order the Key's index also gives the order, so it stays flat; sorted by a
 # column without an index, SQLite must sort every matching row, which grows with the table.
 GROWTH_CASES = [
     ("GET filter, id order, limit", "GET", "/api/events?kind=3&sortDesc=true&limit=20", None, None),
-    ("GET filter, sortBy score, limit", *CASES[2][1:]),
-    ("POST insert", *CASES[4][1:]),
+    ("GET filter, sortBy score, limit", "GET", "/api/events?kind=3&sortBy=score&sortDesc=true&limit=20", None, None),
+    ("POST insert", *CASES[2][1:]),
 ]
 
 
@@ -265,7 +316,7 @@ def growth(args, workdir: Path) -> dict[int, dict]:
     for size in (1_000, 100_000, 1_000_000):
         db_path = workdir / f"growth-{size}.sqlite"
         build_database(db_path, size)
-        context, port = saltapi_server(db_path, args.workers)
+        context, port = saltapi_server(db_path)
         with context:
             table[size] = {case[0]: statistics.median(load(port, case, args)["rps"] for _ in range(args.rounds))
                            for case in cases}  # fmt: skip
@@ -320,16 +371,18 @@ def rss_mb(pid: int) -> float:
 
 def print_report(args, comparison, growth_table, memory) -> None:
     generator = "wrk" if shutil.which("wrk") else "the Python fallback load generator (install wrk for real figures)"
-    print(f"\nsaltapi vs baseline, {os.cpu_count()} cores, {args.workers} workers each, {args.connections} connections,"
-          f" {args.duration}s x {args.rounds} rounds, load by {generator}\n")  # fmt: skip
+    print(f"\nbench/run.py, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores,"
+          f" {WORKERS} workers per server, {args.connections} connections, {args.duration}s x {args.rounds} rounds"
+          f" (order rotating), load by {generator}; ratio = req/s / the first server's, median of the rounds\n")  # fmt: skip
     if comparison:
-        print("| case | saltapi req/s | baseline req/s | ratio | saltapi p50 / p99 ms | baseline p50 / p99 ms | p99 ratio |")
-        print("|---|---|---|---|---|---|---|")
+        print("| case | server | req/s | ratio | p50 / p99 ms | p99 ratio |")
+        print("|---|---|---|---|---|---|")
         for row in comparison:
-            print(f"| {row['case']} | {row['saltapi_rps']:.0f} | {row['reference_rps']:.0f} | {row['rps_ratio']:.2f}"
-                  f" | {row['saltapi_p50']:.1f} / {row['saltapi_p99']:.1f} | {row['reference_p50']:.1f} /"
-                  f" {row['reference_p99']:.1f} | {row['p99_ratio']:.2f} |")  # fmt: skip
-        print(f"\nnon-2xx answers during the runs: {sum(row['errors'] for row in comparison)}")
+            for name, figures in row["servers"].items():
+                print(f"| {row['case']} | {SERVERS[name][0]} | {figures['rps']:.0f} | {figures['rps_ratio']:.2f}"
+                      f" | {figures['p50']:.1f} / {figures['p99']:.1f} | {figures['p99_ratio']:.2f} |")  # fmt: skip
+        errors = sum(figures["errors"] for row in comparison for figures in row["servers"].values())
+        print(f"\nnon-2xx answers during the runs: {errors}")
     if growth_table:
         names = list(next(iter(growth_table.values())))
         print("\n| rows | " + " | ".join(f"{name} req/s" for name in names) + " |")
@@ -344,12 +397,22 @@ def print_report(args, comparison, growth_table, memory) -> None:
               f" (+{peak - before:.1f} MB)")  # fmt: skip
 
 
+def server_names(text: str) -> list[str]:
+    names = text.split(",")
+    unknown = [name for name in names if name not in SERVERS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown server {', '.join(unknown)}; known: {', '.join(SERVERS)}")
+    return names
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=5, help="seconds per load run (default 5)")
     parser.add_argument("--rounds", type=int, default=3, help="A/B alternations per case (default 3)")
-    parser.add_argument("--connections", type=int, default=8, help="concurrent connections (default 8)")
-    parser.add_argument("--workers", type=int, default=2, help="worker processes per server (default 2)")
+    parser.add_argument("--connections", type=int, default=16, help="concurrent connections (default 16)")
+    parser.add_argument("--servers", type=server_names, default=server_names(DEFAULT_SERVERS),
+                        help=f"servers to compare, the first is the baseline (default {DEFAULT_SERVERS});"
+                             f" known: {', '.join(SERVERS)}")  # fmt: skip
     parser.add_argument("--skip-compare", action="store_true", help="leave out the side-by-side comparison")
     parser.add_argument("--skip-growth", action="store_true", help="leave out the 1k/100k/1M growth table")
     parser.add_argument("--skip-memory", action="store_true", help="leave out the 1M-row streaming memory check")

@@ -11,7 +11,7 @@ from flask.cli import ScriptInfo
 
 from . import cli, create_app
 from .demo import PeriodicDemoReset, build_demo_snapshot, demo_lines, reset_demo
-from .serve import default_workers, serve
+from .serve import DEFAULT_THREADS, default_workers, refuse_a_taken_port, serve
 from .startup import prepare
 
 
@@ -37,8 +37,8 @@ class PositiveMinutes(click.ParamType):
               help="The database (default: $SALTAPI_DB, else instance/saltapi.sqlite); made on first start.")
 @click.option("--workers", type=click.IntRange(min=1), default=default_workers, envvar="SALTAPI_WORKERS",
               help="Worker processes ($SALTAPI_WORKERS; default: one per core, at least 2).")
-@click.option("--threads", type=click.IntRange(min=1), default=1, envvar="SALTAPI_THREADS", show_default=True,
-              help="Threads per worker process ($SALTAPI_THREADS).")
+@click.option("--threads", type=click.IntRange(min=1), default=DEFAULT_THREADS, envvar="SALTAPI_THREADS",
+              show_default=True, help="Most threads per worker process, made as needed ($SALTAPI_THREADS).")
 @click.option("--no-demo", is_flag=True, help="Do not load the demo data into a new database (or SALTAPI_DEMO=0).")
 @click.option("--demo", is_flag=True,
               help="A throwaway demo: replace everything in the database with the demo data and demo users.")
@@ -53,6 +53,10 @@ def serve_command(
         raise click.UsageError("--demo and --no-demo exclude each other")
     if demo_reset_minutes is not None and not demo:
         raise click.UsageError("resetting to the demo data every few minutes needs --demo")
+    try:
+        refuse_a_taken_port(host, port)
+    except OSError as error:
+        raise click.ClickException(f"Cannot listen on {host}:{port}: {error.strerror}") from None
     app = create_app({"DATABASE": database} if database else None)
     database = app.config["DATABASE"]
     click.echo(f"Database: {cli.database_label(database)}")

@@ -1,4 +1,4 @@
-"""Crashes: kill -9 the whole server (gunicorn's master and workers) under load, again and again; restart it
+"""Crashes: kill -9 the whole server (the server's main process and workers) under load, again and again; restart it
 and find every acknowledged write exactly once, and no half-written row.
 
 `SALTAPI_CRASH_KILLS` sets the number of kills (default 10).

@@ -41,8 +41,8 @@ class RowIdConverter(IntegerConverter):
 
 # Runs before the routes below are added to the app, so their rules can use the converter.
 bp.record_once(lambda state: state.app.url_map.converters.setdefault("row_id", RowIdConverter))
-# Bounds on what a read may ask for, checked before the query string is parsed (README "The API"). The query
-# limit leaves room under gunicorn's longest request line (8190 bytes, serve.py) for the method and path.
+# Bounds on what a read may ask for, checked before the query string is parsed (README "The API"). A request
+# target past the server's own limit (64 KiB) is refused before it reaches the app, with an empty 414.
 MAX_QUERY_BYTES = 6 * 1024
 MAX_QUERY_PARAMETERS = 500
 # Saltcorn (Express) also answers `/api/books/`; clients that add the slash keep working.
