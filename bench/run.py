@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from saltapi import create_app  # noqa: E402
 from saltapi.db import get_db  # noqa: E402
 from saltapi.fixtures import load_fixture  # noqa: E402
+from saltapi.serve import DEFAULT_THREADS  # noqa: E402
 
 STAFF_TOKEN = "bench-staff-token"
 ADMIN_TOKEN = "bench-admin-token"
@@ -140,7 +141,7 @@ def gunicorn(target: str, *options: str):
     return command
 
 
-def granian(target: str, threads: int = 1):
+def granian(target: str, threads: int):
     def command(port: int) -> list[str]:
         return [sys.executable, "-m", "granian", "--interface", "wsgi", "--workers", str(WORKERS),
                 "--blocking-threads", str(threads), "--no-log", "--port", str(port), target]  # fmt: skip
@@ -158,7 +159,8 @@ SERVERS = {
                   lambda db: {"REFERENCE_DB": str(db)}, ROOT / "bench"),
     "reference-per-request": ("reference, a connection per request, gunicorn 2 sync", gunicorn("reference_app:app"),
                               lambda db: {"REFERENCE_DB": str(db), "REFERENCE_CONNECT": "per-request"}, ROOT / "bench"),
-    "reference-granian": ("reference, granian 2 workers", granian("reference_app:app"),
+    "reference-granian": (f"reference, granian 2 workers x {DEFAULT_THREADS} threads as saltapi",
+                          granian("reference_app:app", DEFAULT_THREADS),
                           lambda db: {"REFERENCE_DB": str(db)}, ROOT / "bench"),
     "saltapi": ("saltapi, python app.py", python_app_py,
                 lambda db: {"SALTAPI_DB": str(db), "SALTAPI_SECRET_KEY": "bench"}, ROOT),

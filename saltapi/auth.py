@@ -13,7 +13,7 @@ from .db import get_db
 from .errors import BadRequest, CsrfFailed, InvalidToken, NotAuthorized, NotFound, TooManyFailedAttempts
 from .store.login_limits import LoginLimiter
 from .store.metadata import PUBLIC_ROLE_ID, Table, load_table, load_table_by_id
-from .store.users import User, find_user_by_token, user_from_row
+from .store.users import User, find_user_by_token, prefetch_token_owner, user_from_row
 
 TOKEN_KEY = "access_token"
 UNUSABLE_TOKEN = ""  # stands for a malformed credential: it matches no user, so it fails loudly
@@ -197,6 +197,9 @@ def table_access(kind: str, numeric_id: bool = False):
         @functools.wraps(view)
         def wrapped(table_name: str, **kwargs):
             db = get_db()
+            token = bearer_token() or request.args.get(TOKEN_KEY)
+            if token:  # a pure read, so the checks below keep their order: their first two statements as one
+                prefetch_token_owner(db, token)
             table = resolve_table(db, table_name, numeric_id)
             if kind == "write" and table.read_only:
                 raise BadRequest(f"The {table.name} table is read-only through the API")

@@ -13,9 +13,13 @@ DEFAULT_DATABASE = "instance/saltapi.sqlite"
 
 
 class Connection(sqlite3.Connection):
-    """A connection that may carry its app's metadata cache (None outside a request or CLI command)."""
+    """A connection that may carry its app's metadata cache (None outside a request or CLI command), and what its
+    current request has read already: the metadata version and a token's owner (None until read, and again after
+    each write; users.prefetch_token_owner reads both at once)."""
 
     metadata_cache: MetadataCache | None = None
+    metadata_version: int | None = None
+    token_owner: tuple | None = None  # (token hash, its _sc_users row or None)
 
 
 def connect(path: str | Path) -> Connection:
@@ -49,6 +53,9 @@ def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         if db.in_transaction:  # a failed COMMIT can leave the transaction open too
             db.execute("ROLLBACK")
         raise
+    finally:
+        if isinstance(db, Connection):  # the block may have changed the metadata or the users
+            db.metadata_version = db.token_owner = None
 
 
 def quote_identifier(name: str) -> str:

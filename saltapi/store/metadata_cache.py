@@ -4,6 +4,22 @@ import sqlite3
 import threading
 
 
+def request_version(db) -> int:
+    """The metadata version, read once per request: a request's lookups all see the same metadata, and a GET
+    pays one statement for it. Inside a transaction, which may change the metadata itself, it is read afresh;
+    `transaction()` and the pool forget it (Connection.metadata_version) when a change or the request ends."""
+    if db.metadata_version is not None and not db.in_transaction:
+        return db.metadata_version
+    return note_version(db, db.execute("SELECT version FROM _sc_metadata_version").fetchone()[0])
+
+
+def note_version(db, version: int) -> int:
+    """Keep `version` (just read) for the rest of the request, unless a transaction may still change it."""
+    if not db.in_transaction:
+        db.metadata_version = version
+    return version
+
+
 class MetadataCache:
     """Parsed metadata kept across requests, dropped whenever `_sc_metadata_version` moves.
 
@@ -18,7 +34,7 @@ class MetadataCache:
 
     def get(self, db: sqlite3.Connection, key, load):
         """The cached value for `key`, or `load()`'s result (cached unless None)."""
-        version = db.execute("SELECT version FROM _sc_metadata_version").fetchone()[0]
+        version = request_version(db)
         with self.lock:
             if version != self.version:
                 self.entries, self.version = {}, version

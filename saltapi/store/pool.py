@@ -39,6 +39,7 @@ class ConnectionPool:
         """Keep the connection for the thread's next request (a transaction left open is rolled back)."""
         if db.in_transaction:
             db.execute("ROLLBACK")
+        db.metadata_version = db.token_owner = None  # the next request reads them afresh
         previous, self.local.db = getattr(self.local, "db", None), db
         if previous is not None:
             previous.close()

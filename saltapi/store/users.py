@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .connection import transaction
+from .connection import Connection, transaction
+from .metadata_cache import note_version
 from .metadata import ADMIN_ROLE_ID, USERS_TABLE_NAME, referencing_fields, roles
 from .rows import exists
 
@@ -58,12 +59,29 @@ def find_user(db: sqlite3.Connection, email: str) -> User | None:
     return None if row is None else user_from_row(row)
 
 
-def find_user_by_token(db: sqlite3.Connection, token: str) -> User | None:
-    """The token's owner: one indexed lookup on the hash, confirmed in constant time."""
+def prefetch_token_owner(db: Connection, token: str) -> None:
+    """Read the token's owner and the metadata version in one statement, for find_user_by_token and the metadata
+    cache to use during this request: an API request needs both, first its table and then its caller."""
     token_hash = hash_token(token)
     row = db.execute(
-        "SELECT id, email, role_id, api_token_hash FROM _sc_users WHERE api_token_hash = ?", (token_hash,)
+        "SELECT v.version, u.id, u.email, u.role_id, u.api_token_hash"
+        " FROM _sc_metadata_version AS v LEFT JOIN _sc_users AS u ON u.api_token_hash = ?",
+        (token_hash,),
     ).fetchone()
+    note_version(db, row["version"])
+    db.token_owner = (token_hash, None if row["id"] is None else row)
+
+
+def find_user_by_token(db: sqlite3.Connection, token: str) -> User | None:
+    """The token's owner: one indexed lookup on the hash (or its prefetched answer), confirmed in constant time."""
+    token_hash = hash_token(token)
+    prefetched = getattr(db, "token_owner", None)
+    if prefetched is not None and prefetched[0] == token_hash:
+        row = prefetched[1]
+    else:
+        row = db.execute(
+            "SELECT id, email, role_id, api_token_hash FROM _sc_users WHERE api_token_hash = ?", (token_hash,)
+        ).fetchone()
     if row is None or not hmac.compare_digest(row["api_token_hash"], token_hash):
         return None
     return user_from_row(row)

@@ -1,0 +1,71 @@
+"""The SQL each kind of API request runs, pinned (as sqlite-utils' test_tracer does): a statement more on the hot
+path fails here first. Counted on a warm process, as a server runs: metadata cached, connection pooled."""
+
+import pytest
+
+from conftest import TOKENS, bearer
+
+PREFETCH = "SELECT v.version, u.id, u.email, u.role_id, u.api_token_hash FROM _sc_metadata_version AS v LEFT JOIN"
+VERSION = "SELECT version FROM _sc_metadata_version"
+THROTTLE = "SELECT at FROM _sc_login_failures WHERE key = 'token-address:"
+STAFF, ADMIN = bearer(TOKENS["staff"]), bearer(TOKENS["admin"])
+
+
+def traced(app, client, method: str, path: str, **kwargs) -> list[str]:
+    """The statements of the request, after the same request once to warm the cache and the pool."""
+    assert client.open(path, method=method, **kwargs).status_code == 200
+    db = app.extensions["saltapi_pool"].local.db
+    statements = []
+    db.set_trace_callback(statements.append)
+    try:
+        response = client.open(path, method=method, **kwargs)
+    finally:
+        db.set_trace_callback(None)
+    assert response.status_code == 200, response.text
+    return statements
+
+
+@pytest.mark.parametrize(
+    "method, path, kwargs, expected",
+    [
+        ("GET", "/api/patients/1", {"headers": STAFF}, [PREFETCH, THROTTLE, 'SELECT "id", "name", "favbook", "parent"']),
+        ("GET", "/api/patients/1?access_token=staff-token-0002", {}, [PREFETCH, THROTTLE, 'SELECT "id", "name"']),
+        ("GET", "/api/books/1", {}, [VERSION, 'SELECT "id", "author", "pages", "publisher" FROM "books"']),
+        ("GET", "/api/books?limit=100", {"headers": STAFF}, [PREFETCH, THROTTLE, 'SELECT "id", "author"']),
+        ("GET", "/api/books", {}, [VERSION, 'SELECT "id", "author"']),
+        ("GET", "/api/books/count", {"headers": STAFF}, [PREFETCH, THROTTLE, "SELECT count(*)"]),
+        (
+            "POST", "/api/books", {"headers": ADMIN, "json": {"author": "A", "pages": 1}},
+            [PREFETCH, THROTTLE, "BEGIN IMMEDIATE", 'INSERT INTO "books"', "COMMIT"],
+        ),
+        (
+            "POST", "/api/books/1", {"headers": ADMIN, "json": {"pages": 2}},
+            [PREFETCH, THROTTLE, "BEGIN IMMEDIATE", 'SELECT "id", "author", "pages", "publisher" FROM "books" WHERE',
+             'UPDATE "books"', "COMMIT"],
+        ),
+    ],
+)  # fmt: skip
+def test_statements_per_request(app, client, method, path, kwargs, expected):
+    statements = traced(app, client, method, path, **kwargs)
+    assert len(statements) == len(expected), statements
+    for statement, start in zip(statements, expected):
+        assert statement.startswith(start), (statement, start)
+
+
+def test_a_metadata_change_is_seen_by_the_next_request(app, client):
+    """The version is read once per request, never carried over to the next one."""
+    assert client.get("/api/patients").status_code == 401
+    with app.app_context():
+        db = app.extensions["saltapi_pool"].acquire(app.config["DATABASE"])
+        db.execute("UPDATE _sc_tables SET min_role_read = 100 WHERE name = 'patients'")
+        app.extensions["saltapi_pool"].release(db)
+    assert client.get("/api/patients").status_code == 200
+
+
+def test_a_token_revoked_between_requests_is_refused(app, client):
+    assert client.get("/api/patients/1", headers=STAFF).status_code == 200
+    with app.app_context():
+        db = app.extensions["saltapi_pool"].acquire(app.config["DATABASE"])
+        db.execute("UPDATE _sc_users SET api_token_hash = NULL WHERE email = 'staff@foo.com'")
+        app.extensions["saltapi_pool"].release(db)
+    assert client.get("/api/patients/1", headers=STAFF).status_code == 401
