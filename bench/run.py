@@ -149,6 +149,18 @@ def granian(target: str, threads: int):
     return command
 
 
+def uwsgi(target: str):
+    def command(port: int) -> list[str]:
+        return [str(Path(sys.executable).with_name("uwsgi")), "--http-socket", f"127.0.0.1:{port}", "--master",
+                "--processes", str(WORKERS), "--lazy-apps", "--disable-logging", "--module", target]  # fmt: skip
+
+    return command
+
+
+def saltapi_env(db_path: Path) -> dict:
+    return {"SALTAPI_DB": str(db_path), "SALTAPI_SECRET_KEY": "bench"}
+
+
 def python_app_py(port: int) -> list[str]:
     return [sys.executable, "app.py", "--port", str(port), "--workers", str(WORKERS)]
 
@@ -162,19 +174,15 @@ SERVERS = {
     "reference-granian": (f"reference, granian 2 workers x {DEFAULT_THREADS} threads as saltapi",
                           granian("reference_app:app", DEFAULT_THREADS),
                           lambda db: {"REFERENCE_DB": str(db)}, ROOT / "bench"),
-    "saltapi": ("saltapi, python app.py", python_app_py,
-                lambda db: {"SALTAPI_DB": str(db), "SALTAPI_SECRET_KEY": "bench"}, ROOT),
-    # Other ways to serve saltapi, for choosing the server behind python app.py (--servers to run them).
-    "saltapi-gunicorn-sync": ("saltapi, gunicorn 2 sync workers", gunicorn("app:app"),
-                              lambda db: {"SALTAPI_DB": str(db), "SALTAPI_SECRET_KEY": "bench"}, ROOT),
+    "saltapi": ("saltapi, python app.py", python_app_py, saltapi_env, ROOT),
+    # Other ways to serve saltapi, for choosing the server behind python app.py (--servers to run them; uwsgi needs
+    # `pip install pyuwsgi`).
+    "saltapi-gunicorn-sync": ("saltapi, gunicorn 2 sync workers", gunicorn("app:app"), saltapi_env, ROOT),
     "saltapi-gunicorn-gthread": ("saltapi, gunicorn 2 workers x 4 threads", gunicorn("app:app", "--threads", "4"),
-                                 lambda db: {"SALTAPI_DB": str(db), "SALTAPI_SECRET_KEY": "bench"}, ROOT),
-    "saltapi-granian-wsgi": ("saltapi, granian's WSGI mode, 2 workers", granian("app:app", 1),
-                             lambda db: {"SALTAPI_DB": str(db), "SALTAPI_SECRET_KEY": "bench"}, ROOT),
-    "saltapi-granian-32": ("saltapi, granian 2 workers x 32 threads", granian("app:app", 32),
-                          lambda db: {"SALTAPI_DB": str(db), "SALTAPI_SECRET_KEY": "bench"}, ROOT),
-    "saltapi-granian-4": ("saltapi, granian 2 workers x 4 threads", granian("app:app", 4),
-                          lambda db: {"SALTAPI_DB": str(db), "SALTAPI_SECRET_KEY": "bench"}, ROOT),
+                                 saltapi_env, ROOT),
+    "saltapi-granian-1": ("saltapi, granian 2 workers x 1 thread", granian("app:app", 1), saltapi_env, ROOT),
+    "saltapi-granian-4": ("saltapi, granian 2 workers x 4 threads", granian("app:app", 4), saltapi_env, ROOT),
+    "saltapi-uwsgi": ("saltapi, uWSGI 2 processes", uwsgi("app:app"), saltapi_env, ROOT),
 }  # fmt: skip
 DEFAULT_SERVERS = "reference,reference-per-request,reference-granian,saltapi"
 
