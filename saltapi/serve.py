@@ -22,6 +22,7 @@ ACCESS_LOG_FORMAT = '%(addr)s "%(method)s %(path)s %(protocol)s" %(status)d %(dt
 DEFAULT_THREADS = 32
 HEADER_READ_TIMEOUT_MS = 10_000  # a client gets this long to send a request's headers
 STOP_SECONDS = 5  # on SIGTERM, requests in flight get this long to finish before their worker is killed
+LOCAL_PROXIES = frozenset({"127.0.0.1", "::1"})
 
 
 def default_workers() -> int:
@@ -36,6 +37,18 @@ class EscapedPath(logging.Filter):
         if isinstance(record.args, dict) and isinstance(record.args.get("path"), str):
             record.args = {**record.args, "path": record.args["path"].encode("unicode_escape").decode("ascii")}
         return True
+
+
+def scheme_from_local_proxy(app: Flask):
+    """The WSGI app, told the request came over HTTPS when a proxy on this machine that ends TLS says so in
+    X-Forwarded-Proto (gunicorn's default, kept: README "Deploying"); from anywhere else the header is ignored."""
+
+    def wsgi(environ, start_response):
+        if environ.get("HTTP_X_FORWARDED_PROTO") == "https" and environ.get("REMOTE_ADDR") in LOCAL_PROXIES:
+            environ["wsgi.url_scheme"] = "https"
+        return app(environ, start_response)
+
+    return wsgi
 
 
 def log_config() -> dict:
@@ -76,4 +89,5 @@ def serve(app: Flask, host: str, port: int, workers: int, threads: int) -> None:
         log_access_format=ACCESS_LOG_FORMAT,
         workers_kill_timeout=STOP_SECONDS,
     )
-    server.serve(target_loader=lambda: app, wrap_loader=False)
+    wsgi = scheme_from_local_proxy(app)
+    server.serve(target_loader=lambda: wsgi, wrap_loader=False)
