@@ -47,6 +47,16 @@ CREATE TABLE IF NOT EXISTS _sc_table_owners (
     field_id INTEGER NOT NULL UNIQUE REFERENCES _sc_fields (id) ON DELETE CASCADE
 ) STRICT;
 
+-- Table constraints as Saltcorn has them (table packs' `constraints`): an Index on one field, or Unique over
+-- fields taken together (`fields` is their names as a JSON list, in order). Each is the index `_sc_constraint_<id>`.
+CREATE TABLE IF NOT EXISTS _sc_table_constraints (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    table_id INTEGER NOT NULL REFERENCES _sc_tables (id) ON DELETE CASCADE,
+    type     TEXT NOT NULL CHECK (type IN ('Index', 'Unique')),
+    fields   TEXT NOT NULL,
+    UNIQUE (table_id, type, fields)
+) STRICT;
+
 CREATE TABLE IF NOT EXISTS _sc_config (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -84,6 +94,12 @@ BEGIN UPDATE _sc_metadata_version SET version = version + 1; END;
 CREATE TRIGGER IF NOT EXISTS _sc_table_owners_update AFTER UPDATE ON _sc_table_owners
 BEGIN UPDATE _sc_metadata_version SET version = version + 1; END;
 CREATE TRIGGER IF NOT EXISTS _sc_table_owners_delete AFTER DELETE ON _sc_table_owners
+BEGIN UPDATE _sc_metadata_version SET version = version + 1; END;
+CREATE TRIGGER IF NOT EXISTS _sc_table_constraints_insert AFTER INSERT ON _sc_table_constraints
+BEGIN UPDATE _sc_metadata_version SET version = version + 1; END;
+CREATE TRIGGER IF NOT EXISTS _sc_table_constraints_update AFTER UPDATE ON _sc_table_constraints
+BEGIN UPDATE _sc_metadata_version SET version = version + 1; END;
+CREATE TRIGGER IF NOT EXISTS _sc_table_constraints_delete AFTER DELETE ON _sc_table_constraints
 BEGIN UPDATE _sc_metadata_version SET version = version + 1; END;
 CREATE TRIGGER IF NOT EXISTS _sc_config_insert AFTER INSERT ON _sc_config
 BEGIN UPDATE _sc_metadata_version SET version = version + 1; END;

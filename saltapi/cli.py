@@ -18,12 +18,13 @@ from flask import Flask, current_app
 from flask.cli import ScriptInfo
 
 from .csv_io import CsvError, check_import, export_csv, import_csv, parse_csv
+from .store.constraints import add_constraint, describe, drop_constraint
 from .store.connection import DEFAULT_DATABASE, connect, init_db, transaction
 from .db import get_db
 from .demo import demo_lines, reset_demo
 from .fixtures import FixtureError, count_rows, dump_fixture, load_fixture
 from .progress import progress
-from .store.metadata import load_table, resolve_role, roles, table_names
+from .store.metadata import DefinitionError, Table, load_table, resolve_role, roles, table_names
 from .store.rows import Query, count_rows as count_table_rows
 from .store.users import (
     User, UserError, delete_account, find_user, generate_token, insert_user, list_accounts, remove_token, set_role,
@@ -229,6 +230,67 @@ def list_tables_command():
     )  # fmt: skip
 
 
+def existing_table(name: str) -> Table:
+    table = load_table(get_db(), name)
+    if table is None or table.read_only:
+        raise click.ClickException(f"No table {name}")
+    return table
+
+
+def create_constraint(table_name: str, constraint_type: str, fields: tuple[str, ...]) -> None:
+    table = existing_table(table_name)
+    try:
+        constraint = add_constraint(get_db(), table.id, constraint_type, list(fields))
+    except DefinitionError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Created {describe(constraint.type, constraint.fields)} in {table.name}.")
+
+
+def remove_constraint(table_name: str, constraint_type: str, fields: tuple[str, ...]) -> None:
+    table = existing_table(table_name)
+    found = next((c for c in table.constraints if c.type == constraint_type and c.fields == fields), None)
+    if found is None:
+        raise click.ClickException(f"{table.name} has no {describe(constraint_type, fields)}")
+    drop_constraint(get_db(), table.id, found.id)
+    click.echo(f"Dropped {describe(constraint_type, fields)} from {table.name}.")
+
+
+@click.command("create-index")
+@click.argument("table")
+@click.argument("field")
+@database_command()
+def create_index_command(table: str, field: str):
+    """Index a field, so filters and sorting on it stay fast on big tables."""
+    create_constraint(table, "Index", (field,))
+
+
+@click.command("drop-index")
+@click.argument("table")
+@click.argument("field")
+@database_command()
+def drop_index_command(table: str, field: str):
+    """Drop the index on a field."""
+    remove_constraint(table, "Index", (field,))
+
+
+@click.command("create-unique")
+@click.argument("table")
+@click.argument("fields", nargs=-1, required=True)
+@database_command()
+def create_unique_command(table: str, fields: tuple[str, ...]):
+    """Refuse rows whose values in all these fields together another row has."""
+    create_constraint(table, "Unique", fields)
+
+
+@click.command("drop-unique")
+@click.argument("table")
+@click.argument("fields", nargs=-1, required=True)
+@database_command()
+def drop_unique_command(table: str, fields: tuple[str, ...]):
+    """Drop the unique constraint over exactly these fields."""
+    remove_constraint(table, "Unique", fields)
+
+
 @click.command("load-fixture")
 @click.argument("file", type=click.File("rb"))
 @click.option("--replace", is_flag=True, help="Drop every existing table and user first.")
@@ -406,7 +468,8 @@ def copy_database(database: str, target_path: str) -> int:
 
 COMMANDS = (
     init_db_command, create_user_command, gen_token_command, remove_token_command,
-    list_users_command, set_role_command, delete_user_command, list_tables_command,
+    list_users_command, set_role_command, delete_user_command, list_tables_command, create_index_command,
+    drop_index_command, create_unique_command, drop_unique_command,
     load_fixture_command, dump_fixture_command, import_csv_command, export_csv_command, reset_demo_command,
     backup_command,
 )  # fmt: skip

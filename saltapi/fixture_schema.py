@@ -76,6 +76,11 @@ def unknown_keys(data, role_ids: Mapping[str, int]) -> Iterator[str]:
             field_name = field.get("name")
             label = f" ({name}.{field_name})" if isinstance(name, str) and isinstance(field_name, str) else ""
             yield from keys_outside(field, "field", f"tables[{index}].fields[{field_index}]{label}")
+        for constraint_index, constraint in items(table, "constraints"):
+            constraint_place = f"tables[{index}].constraints[{constraint_index}]"
+            yield from keys_outside(constraint, "constraint", constraint_place)
+            if isinstance(constraint.get("configuration"), Mapping):
+                yield from keys_outside(constraint["configuration"], "constraint_configuration", f"{constraint_place}.configuration")
 
 
 def unknown_row_keys(table: Mapping, index: int) -> Iterator[str]:

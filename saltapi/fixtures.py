@@ -12,6 +12,7 @@ from .store.metadata import (
     ADMIN_ROLE_ID, BUILT_IN_ROLES, DEFAULT_SETTINGS, USER_ROLE_ID, USERS_SQL_NAME, USERS_TABLE_NAME, Field, load_table,
     roles, table_names,
 )  # fmt: skip
+from .store.constraints import dump_constraint
 from .store.rows import Query, build_insert, select_rows
 from .store.tables import DefinitionError, TableDefinition, check_name, create_tables, drop_all_tables
 from .store.users import UserError, insert_user, set_fixture_token, set_fixture_token_hash
@@ -87,7 +88,24 @@ def table_from_fixture(raw: Mapping) -> TableDefinition:
         min_role_read=raw.get("min_role_read", ADMIN_ROLE_ID),
         min_role_write=raw.get("min_role_write", ADMIN_ROLE_ID),
         owner_field=raw.get("ownership_field_name"),
+        constraints=tuple(constraint_from_fixture(constraint, name) for constraint in list_of(raw, "constraints")),
     )
+
+
+def constraint_from_fixture(raw, table_name) -> tuple[str, object]:
+    """(type, field names) of a constraint as Saltcorn's table packs write it: `{"type": "Index", "configuration":
+    {"field": "a"}}` or `{"type": "Unique", "configuration": {"fields": ["a", "b"]}}` (checked with the table)."""
+    where = f"Table {table_name}"
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("configuration"), Mapping):
+        raise FixtureError(f"{where}: each constraint must be an object with a type and a configuration object")
+    constraint_type, configuration = raw.get("type"), raw["configuration"]
+    if constraint_type == "Formula":
+        raise FixtureError(
+            f"{where}: Formula constraints are not supported (saltapi does not evaluate formulas)"
+        )
+    if constraint_type == "Index":
+        return "Index", [configuration.get("field")]
+    return constraint_type, configuration.get("fields")
 
 
 def list_of(data: Mapping, key: str) -> list:
@@ -288,6 +306,8 @@ def dump_fixture(
         }
         if table.owner_field is not None:  # only where set, so other tables keep the keys they had
             dumped_table["ownership_field_name"] = table.owner_field
+        if table.constraints:
+            dumped_table["constraints"] = [dump_constraint(constraint) for constraint in table.constraints]
         tables.append(dumped_table)
     dumped = {
         "roles": [{"id": role_id, "role": role} for role_id, role in roles(db).items()],

@@ -4,6 +4,7 @@ import sqlite3
 from collections.abc import Mapping
 
 from .store.connection import transaction
+from .store.constraints import broken_uniques
 from .errors import BadRequest, NotFound
 from .store.metadata import Table, referencing_fields, sql_table_name
 from .store.rows import build_delete, build_insert, build_update, exists, get_row, owned_by
@@ -64,7 +65,8 @@ def read_body_id(raw, row_id: int | None) -> int | None:
 
 
 def check_unique(db: sqlite3.Connection, table: Table, values: Mapping, row_id: int | None = None) -> None:
-    """:raises BadRequest: naming each unique field (the id included) whose new value another row has."""
+    """:raises BadRequest: naming each unique field (the id included) whose new value another row has, and the
+    fields of each Unique constraint whose values together another row has."""
     errors = []
     if row_id is None and values.get("id") is not None and exists(db, table.sql_name, "id", values["id"]):
         errors.append("Duplicate value for unique field: ID")
@@ -72,6 +74,9 @@ def check_unique(db: sqlite3.Connection, table: Table, values: Mapping, row_id: 
         value = values.get(field.name)
         if field.is_unique and value is not None and exists(db, table.sql_name, field.name, value, exclude_id=row_id):
             errors.append(f"Duplicate value for unique field: {field.label}")
+    for names in broken_uniques(db, table, values, row_id):
+        labels = ", ".join(table.column(name).label for name in names)
+        errors.append(f"Duplicate values for fields unique together: {labels}")
     if errors:
         raise BadRequest(", ".join(errors))
 

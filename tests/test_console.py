@@ -86,7 +86,9 @@ def test_the_installed_script_runs_every_admin_command_and_names_its_database(tm
 def test_a_command_needing_a_database_refuses_a_missing_one_and_creates_nothing(tmp_path, command):
     args = {"create-user": ["a@b.co", "--role", "admin", "--password", "x"], "gen-token": ["a@b.co"],
             "remove-token": ["a@b.co"], "set-role": ["a@b.co", "user"], "delete-user": ["a@b.co", "--yes"],
-            "import-csv": ["books", __file__], "export-csv": ["books"], "backup": ["copy.sqlite"]}.get(command, [])  # fmt: skip
+            "import-csv": ["books", __file__], "export-csv": ["books"], "backup": ["copy.sqlite"],
+            "create-index": ["books", "author"], "drop-index": ["books", "author"],
+            "create-unique": ["books", "author"], "drop-unique": ["books", "author"]}.get(command, [])  # fmt: skip
     result = saltapi(command, *args, cwd=tmp_path)
     missing = tmp_path / "instance" / "saltapi.sqlite"
     assert (result.returncode, result.stdout) == (1, "")

@@ -199,7 +199,8 @@ def saltcorn_pack() -> dict:
                 "has_sync_info": False, "is_user_group": False, "provider_name": None, "provider_cfg": None,
                 "ownership_formula": None, "ownership_field_name": None, "rls_enabled": False,
                 "triggers": [{"name": "notify", "action": "run_js_code", "when_trigger": "Insert"}],
-                "constraints": [{"type": "Unique", "configuration": {"fields": ["name"]}}],
+                "constraints": [{"type": "Unique", "configuration": {"fields": ["name"]}},
+                                {"type": "Index", "configuration": {"field": "mentor"}}],
                 "fields": [
                     {**common, "name": "id", "label": "ID", "type": "Integer", "required": True, "is_unique": True,
                      "primary_key": True, "refname": "", "attributes": {}},
@@ -225,7 +226,8 @@ def saltcorn_pack() -> dict:
 def test_saltcorn_table_pack_keys_are_ignored(fresh_db):
     load_fixture(fresh_db, saltcorn_pack())
     [table] = dump_fixture(fresh_db)["tables"]
-    assert set(table) == {"name", "min_role_read", "min_role_write", "fields", "rows"}
+    assert set(table) == {"name", "min_role_read", "min_role_write", "fields", "rows", "constraints"}
+    assert table["constraints"] == saltcorn_pack()["tables"][0]["constraints"]
     assert table["fields"] == [
         {"name": "name", "label": "Name", "type": "String", "required": True, "is_unique": False,
          "attributes": {"max_length": 40}},

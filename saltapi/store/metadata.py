@@ -35,6 +35,19 @@ class Field:
 ID_FIELD = Field(name="id", label="ID", type="Integer", is_unique=True)
 
 
+class DefinitionError(ValueError):
+    """A table, field or constraint definition that cannot be made, with a message fit for a person."""
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """A table constraint as Saltcorn has it: an `Index` on one field, or `Unique` over fields taken together."""
+
+    id: int
+    type: str  # "Index" | "Unique"
+    fields: tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class Table:
     id: int
@@ -44,6 +57,7 @@ class Table:
     fields: tuple[Field, ...]
     read_only: bool = False
     owner_field: str | None = None  # a Key to users naming each row's owner (docs/api.md §7a)
+    constraints: tuple[Constraint, ...] = ()
 
     @property
     def sql_name(self) -> str:
@@ -133,6 +147,12 @@ def table_from_row(db: sqlite3.Connection, row: sqlite3.Row) -> Table:
         min_role_write=row["min_role_write"],
         fields=tuple(field_from_row(f) for f in fields),
         owner_field=next((f["name"] for f in fields if f["is_owner"]), None),
+        constraints=tuple(
+            Constraint(id=c["id"], type=c["type"], fields=tuple(json.loads(c["fields"])))
+            for c in db.execute(
+                "SELECT id, type, fields FROM _sc_table_constraints WHERE table_id = ? ORDER BY id", (row["id"],)
+            )
+        ),
     )
 
 

@@ -14,25 +14,22 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from .connection import quote_identifier as q, transaction
+from .constraints import check_constraint, drop_field_constraints, insert_constraint, recreate_indexes
 from .metadata import (
-    ADMIN_ROLE_ID, USERS_TABLE_NAME, Field, Table, load_table, load_table_by_id, referencing_fields, roles,
+    ADMIN_ROLE_ID, USERS_TABLE_NAME, DefinitionError, Field, Table, load_table, load_table_by_id, referencing_fields, roles,
     sql_table_name, table_names,
 )  # fmt: skip
 from .rows import exists
 from .types import FIELD_TYPES, SQL_TYPES, InvalidValue, parse_value, to_json
 
 REBUILD_PREFIX = "_sc_rebuild_"  # the new table while a table is rebuilt; `_sc_` names are never a user's
-METADATA_TABLES = ("_sc_tables", "_sc_fields", "_sc_table_owners")
+METADATA_TABLES = ("_sc_tables", "_sc_fields", "_sc_table_owners", "_sc_table_constraints")
 
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 MAX_NAME_LENGTH = 63
 RESERVED_PREFIXES = ("_sc_", "sqlite_")  # ours, and SQLite's own
 NUMBER_ATTRIBUTES = {"min", "max"}
 LENGTH_ATTRIBUTES = {"min_length", "max_length"}
-
-
-class DefinitionError(ValueError):
-    """A table or field definition that cannot be created, with a message fit for a person."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +39,7 @@ class TableDefinition:
     min_role_read: int = ADMIN_ROLE_ID
     min_role_write: int = ADMIN_ROLE_ID
     owner_field: str | None = None
+    constraints: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (type, field names) as store/constraints.py checks
 
 
 def check_name(name, what: str) -> str:
@@ -103,6 +101,8 @@ def check_definitions(db: sqlite3.Connection, definitions: Sequence[TableDefinit
             field_names.add(field.name.lower())
         if definition.owner_field is not None:
             check_owner_field(definition.name, definition.fields, definition.owner_field)
+        for constraint_type, names in definition.constraints:
+            check_constraint(definition.name, definition.fields, constraint_type, names)
 
 
 def is_owner_key(field: Field) -> bool:
@@ -200,6 +200,8 @@ def create_tables(db: sqlite3.Connection, definitions: Sequence[TableDefinition]
         create_key_indexes(db, definition.name, definition.fields)
         if definition.owner_field is not None:
             store_owner_field(db, table_id, definition.owner_field)
+        for constraint_type, names in definition.constraints:
+            insert_constraint(db, table_id, definition.name, constraint_type, tuple(names))
 
 
 def store_owner_field(db: sqlite3.Connection, table_id: int, field_name: str | None) -> None:
@@ -289,6 +291,7 @@ def rebuild_table(
         db.execute("DELETE FROM sqlite_sequence WHERE name = ?", (table_name,))
         db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table_name, sequence["seq"]))
     create_key_indexes(db, table_name, fields)
+    recreate_indexes(db, table_name)
 
 
 def keys_to_check(db: sqlite3.Connection, table_name: str) -> list[str]:
@@ -332,6 +335,7 @@ def drop_table(db: sqlite3.Connection, table_id: int) -> str:
         db.execute(f"DROP TABLE {q(table.name)}")
         # Foreign keys are off, so ON DELETE CASCADE does not take the fields along: they go first, by hand.
         db.execute("DELETE FROM _sc_table_owners WHERE table_id = ?", (table.id,))
+        db.execute("DELETE FROM _sc_table_constraints WHERE table_id = ?", (table.id,))
         db.execute("DELETE FROM _sc_fields WHERE table_id = ?", (table.id,))
         db.execute("DELETE FROM _sc_tables WHERE id = ?", (table.id,))
     return table.name
@@ -520,6 +524,7 @@ def delete_field(db: sqlite3.Connection, table_id: int, name: str) -> Field:
                 f"Cannot delete {name}: {', '.join(shown_by)} show{'s' if len(shown_by) == 1 else ''} it as"
                 " summary field; change that first"
             )
+        drop_field_constraints(db, table, name)  # as Saltcorn does; DROP COLUMN refuses an indexed column too
         if field.type == "Key" or field.is_unique:
             rebuild_table(db, table.name, [f for f in table.fields if f.name != name])
         else:

@@ -1,6 +1,6 @@
 """The tables pages (`/table`, admins only): the list, creating and deleting tables, and each table's page with
-its fields (add, edit, delete) and its settings ("Minimum role to read" / "Minimum role to write", "Ownership
-field").
+its fields (add, edit, delete), its indexes and unique constraints (add, delete) and its settings ("Minimum role
+to read" / "Minimum role to write", "Ownership field").
 """
 
 from collections.abc import Mapping
@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from ..db import get_db
+from ..store.constraints import add_constraint as create_constraint, describe, drop_constraint
 from ..store.metadata import ADMIN_ROLE_ID, Field, Table, load_table, load_table_by_id, referencing_fields, roles, table_names
 from ..store.tables import (
     DefinitionError, add_field, create_table, drop_table, is_owner_key, row_count, set_table_settings, update_field,
@@ -165,6 +166,30 @@ def table_view(table: Table, status: int = 200, error: str | None = None):
 @admin_required
 def table_page(table_id: int):
     return table_view(table_or_404(table_id))
+
+
+@bp.post("/<dbid:table_id>/constraints")
+@admin_required
+def add_constraint(table_id: int):
+    table = table_or_404(table_id)
+    try:
+        constraint = create_constraint(get_db(), table_id, request.form.get("type"), request.form.getlist("fields"))
+    except DefinitionError as error:
+        return table_view(table, 400, str(error))
+    flash(f"Added {describe(constraint.type, constraint.fields)}.", "success")
+    return redirect(url_for(".table_page", table_id=table_id) + "#constraints")
+
+
+@bp.post("/<dbid:table_id>/constraints/<dbid:constraint_id>/delete")
+@admin_required
+def delete_constraint(table_id: int, constraint_id: int):
+    table_or_404(table_id)
+    try:
+        constraint = drop_constraint(get_db(), table_id, constraint_id)
+    except DefinitionError:
+        fail(404, "No such constraint", f"There is no constraint {constraint_id} on this table.")
+    flash(f"Deleted {describe(constraint.type, constraint.fields)}.", "success")
+    return redirect(url_for(".table_page", table_id=table_id) + "#constraints")
 
 
 @bp.post("/<dbid:table_id>/settings")
