@@ -8,6 +8,7 @@ from flask import Flask, current_app, g
 from .store.connection import Connection, init_db
 from .store.metadata_cache import MetadataCache
 from .store.pool import ConnectionPool
+from .store.search import ensure_search_indexes
 
 
 def get_db() -> Connection:
@@ -17,6 +18,7 @@ def get_db() -> Connection:
         db = current_app.extensions["saltapi_pool"].acquire(current_app.config["DATABASE"])
         if not state.schema_ready:
             init_db(db)
+            ensure_search_indexes(db)
             state.schema_ready = True
         g._saltapi_db = db
     return g._saltapi_db

@@ -11,6 +11,7 @@ from werkzeug.datastructures import MultiDict
 from .errors import BadRequest
 from .store.metadata import Field, Table, load_table, sql_table_name
 from .store.rows import Condition, Dereference, Filters, FullText, Query, Summary
+from .store.search import search_index
 from .store.types import InvalidValue, convert
 
 RESERVED_KEYS = frozenset(
@@ -175,7 +176,7 @@ def full_text(db: sqlite3.Connection, table: Table, term: str, can_read: CanRead
         if found is not None:
             summaries.append(found[0])
     strings = tuple(column.name for column in table.fields if column.type == "String")
-    return FullText(term.casefold(), strings, tuple(summaries))
+    return FullText(term.casefold(), strings, tuple(summaries), search_index(table))
 
 
 def dereferences(db: sqlite3.Connection, table: Table, names: list[str], can_read: CanRead) -> tuple:
@@ -198,7 +199,12 @@ def parse_filters(db: sqlite3.Connection, table: Table, args: MultiDict, can_rea
             parser.add(key, args.getlist(key))
     if parser.errors:
         raise BadRequest(", ".join(parser.errors))
-    groups = parser.groups()
+    search = search_index(table)  # it holds the String fields; `[ilike]` on a number stays a scan
+    groups = tuple(
+        tuple(replace(c, search=search) if c.op == "contains" and table.column(c.column).type == "String" else c
+              for c in group)
+        for group in parser.groups()
+    )  # fmt: skip
     if args.get("_fts"):
         groups += ((full_text(db, table, args["_fts"], can_read),),)
     return groups

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from .connection import placeholders, quote_identifier as q
 from .metadata import Field, Table
+from .search import MIN_TERM_LENGTH, phrase, search_column
 from .types import bool_to_json, to_json
 
 Sql = tuple[str, list]
@@ -24,6 +25,7 @@ class Condition:
     column: str
     op: str  # a key of COMPARISONS
     value: object = None
+    search: str | None = None  # "contains": the table's search index (store/search.py), when it has one
 
 
 COMPARISONS = {
@@ -57,6 +59,7 @@ class FullText:
     term: str  # casefolded
     columns: tuple[str, ...]
     summaries: tuple[Summary, ...] = ()
+    search: str | None = None  # the table's search index (store/search.py), when it has one
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,35 @@ def full_text_sql(condition: FullText) -> str:
     return f"instr(saltapi_casefold({text}), ?) > 0"
 
 
+def search_candidates(condition: Condition | FullText) -> Sql | None:
+    """The rows the search index says may match a substring condition, or None where it cannot serve the term.
+
+    A term of `_fts` may span two text fields across the space joining them, so each space-free piece of it (of
+    3 characters or more) must be in some field; the exact test after it decides.
+    """
+    if condition.search is None:
+        return None
+    if isinstance(condition, FullText):
+        pieces = [piece for piece in condition.term.split(" ") if len(piece) >= MIN_TERM_LENGTH]
+        if condition.summaries or not pieces:
+            return None
+        index, query = q(condition.search), " AND ".join(map(phrase, pieces))
+    elif len(condition.value) >= MIN_TERM_LENGTH:
+        index, query = q(search_column(condition.column)), phrase(condition.value)
+    else:
+        return None
+    return f"{q('id')} IN (SELECT rowid FROM {q(condition.search)} WHERE {index} MATCH ?)", [query]
+
+
 def condition_sql(condition: Condition | FullText) -> Sql:
+    candidates = search_candidates(condition) if isinstance(condition, FullText) or condition.op == "contains" else None
+    sql, params = exact_condition_sql(condition)
+    if candidates is None:
+        return sql, params
+    return f"{candidates[0]} AND {sql}", [*candidates[1], *params]
+
+
+def exact_condition_sql(condition: Condition | FullText) -> Sql:
     if isinstance(condition, FullText):
         return full_text_sql(condition), [condition.term]
     template = COMPARISONS[condition.op]

@@ -20,6 +20,7 @@ from .metadata import (
     sql_table_name, table_names,
 )  # fmt: skip
 from .rows import exists
+from .search import create_search_index, drop_search_index, reindex
 from .types import FIELD_TYPES, SQL_TYPES, InvalidValue, parse_value, to_json
 
 REBUILD_PREFIX = "_sc_rebuild_"  # the new table while a table is rebuilt; `_sc_` names are never a user's
@@ -198,6 +199,7 @@ def create_tables(db: sqlite3.Connection, definitions: Sequence[TableDefinition]
         columns = [f"{q('id')} INTEGER PRIMARY KEY AUTOINCREMENT", *map(column_definition, definition.fields)]
         db.execute(f"CREATE TABLE {q(definition.name)} ({', '.join(columns)}) STRICT")
         create_key_indexes(db, definition.name, definition.fields)
+        create_search_index(db, definition.name, definition.fields)
         if definition.owner_field is not None:
             store_owner_field(db, table_id, definition.owner_field)
         for constraint_type, names in definition.constraints:
@@ -226,6 +228,7 @@ def drop_all_tables(db: sqlite3.Connection) -> None:
     """Drop every user table and its metadata, inside the caller's transaction."""
     db.execute("PRAGMA defer_foreign_keys = ON")  # tables refer to each other; all of them go
     for name in table_names(db):
+        drop_search_index(db, name)
         db.execute(f"DROP TABLE {q(name)}")
     db.execute("DELETE FROM _sc_tables")
 
@@ -292,6 +295,7 @@ def rebuild_table(
         db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table_name, sequence["seq"]))
     create_key_indexes(db, table_name, fields)
     recreate_indexes(db, table_name)
+    reindex(db, table_name, fields)  # its triggers went with the old table
 
 
 def keys_to_check(db: sqlite3.Connection, table_name: str) -> list[str]:
@@ -332,6 +336,7 @@ def drop_table(db: sqlite3.Connection, table_id: int) -> str:
                 f"Cannot delete table {table.name}: {', '.join(others)} refer{'s' if len(others) == 1 else ''}"
                 " to it; delete or change those fields first"
             )
+        drop_search_index(db, table.name)
         db.execute(f"DROP TABLE {q(table.name)}")
         # Foreign keys are off, so ON DELETE CASCADE does not take the fields along: they go first, by hand.
         db.execute("DELETE FROM _sc_table_owners WHERE table_id = ?", (table.id,))
@@ -441,6 +446,8 @@ def add_field(db: sqlite3.Connection, table_id: int, field: Field, fill_raw=None
         else:
             db.execute(f"ALTER TABLE {q(table.name)} ADD COLUMN {column_definition(field)}")
             create_key_indexes(db, table.name, [field])
+            if field.type == "String":
+                reindex(db, table.name, [*table.fields, field])
         position = 1 + max((-1, *(row["position"] for row in db.execute(
             "SELECT position FROM _sc_fields WHERE table_id = ?", (table.id,)
         ))))  # fmt: skip
@@ -528,7 +535,9 @@ def delete_field(db: sqlite3.Connection, table_id: int, name: str) -> Field:
         if field.type == "Key" or field.is_unique:
             rebuild_table(db, table.name, [f for f in table.fields if f.name != name])
         else:
+            drop_search_index(db, table.name)  # its triggers name the column, which DROP COLUMN refuses
             db.execute(f"ALTER TABLE {q(table.name)} DROP COLUMN {q(name)}")
+            create_search_index(db, table.name, [f for f in table.fields if f.name != name])
         # Foreign keys are off, so the ownership the field gave its table is ended by hand (docs/api.md §7a).
         db.execute(
             "DELETE FROM _sc_table_owners WHERE field_id IN (SELECT id FROM _sc_fields WHERE table_id = ? AND name = ?)",

@@ -1,0 +1,118 @@
+"""The search index behind `_fts`, `approximate` and `[ilike]` (a case-insensitive substring, docs/api.md §5).
+
+Each user table with String fields has an FTS5 table with the trigram tokenizer holding those fields casefolded
+exactly as the `saltapi_casefold` function folds them (so `ß` is found by `ss` and `Über` by `über`, as the scan
+finds them), kept in step by triggers. Reads use it only to narrow the rows down: the exact substring test still
+runs on the rows it finds, so the answer is the same with or without it. A trigram index cannot serve a term of
+fewer than 3 characters; those reads scan as before.
+
+The index is `_sc_search.<table>.`: `.` never occurs in a table's name, so the `_data`, `_idx`... tables FTS5 adds
+to that name can never be another table's index.
+"""
+
+import sqlite3
+from collections.abc import Sequence
+
+from .connection import quote_identifier as q, transaction
+from .metadata import Field, Table, load_table, table_names
+
+MIN_TERM_LENGTH = 3  # the trigram tokenizer finds nothing shorter
+TRIGGERS = ("insert", "update", "delete")
+
+
+def search_table_name(table_name: str) -> str:
+    return f"_sc_search.{table_name}."
+
+
+def search_column(field_name: str) -> str:
+    """FTS5 reserves some column names (`rank`, `rowid`); the prefix keeps every field's clear of them."""
+    return f"f_{field_name}"
+
+
+def trigger_name(table_name: str, event: str) -> str:
+    return f"_sc_search.{table_name}.{event}"
+
+
+def text_fields(fields: Sequence[Field]) -> list[str]:
+    return [field.name for field in fields if field.type == "String"]
+
+
+def search_index(table: Table) -> str | None:
+    """The table's search index: every user table with String fields has one (the users view has none)."""
+    return None if table.read_only or not text_fields(table.fields) else search_table_name(table.name)
+
+
+def phrase(term: str) -> str:
+    """An FTS5 query for the literal text `term` (trigram: any row holding it as a substring)."""
+    return '"' + term.replace('"', '""') + '"'
+
+
+def drop_search_index(db: sqlite3.Connection, table_name: str) -> None:
+    for event in TRIGGERS:
+        db.execute(f"DROP TRIGGER IF EXISTS {q(trigger_name(table_name, event))}")
+    db.execute(f"DROP TABLE IF EXISTS {q(search_table_name(table_name))}")
+
+
+def create_search_index(db: sqlite3.Connection, table_name: str, fields: Sequence[Field]) -> None:
+    """Create and fill the table's search index and its triggers, inside the caller's transaction."""
+    names = text_fields(fields)
+    if not names:
+        return
+    index = q(search_table_name(table_name))
+    columns = ", ".join(q(search_column(name)) for name in names)
+    db.execute(f"CREATE VIRTUAL TABLE {index} USING fts5({columns}, tokenize = 'trigram case_sensitive 1')")
+
+    def folded(prefix: str) -> str:
+        return ", ".join(f"saltapi_casefold({prefix}{q(name)})" for name in names)
+
+    insert = f"INSERT INTO {index} (rowid, {columns}) VALUES (new.{q('id')}, {folded('new.')});"
+    delete = f"DELETE FROM {index} WHERE rowid = old.{q('id')};"
+    table = q(table_name)
+    db.execute(f"INSERT INTO {index} (rowid, {columns}) SELECT {q('id')}, {folded('')} FROM {table}")
+    db.execute(f"CREATE TRIGGER {q(trigger_name(table_name, 'insert'))} AFTER INSERT ON {table} BEGIN {insert} END")
+    db.execute(f"CREATE TRIGGER {q(trigger_name(table_name, 'delete'))} AFTER DELETE ON {table} BEGIN {delete} END")
+    watched = ", ".join(q(name) for name in ["id", *names])
+    db.execute(
+        f"CREATE TRIGGER {q(trigger_name(table_name, 'update'))} AFTER UPDATE OF {watched} ON {table}"
+        f" BEGIN {delete} {insert} END"
+    )
+
+
+def reindex(db: sqlite3.Connection, table_name: str, fields: Sequence[Field]) -> None:
+    """Make the table's search index again for `fields` (after its text fields or the table itself changed)."""
+    drop_search_index(db, table_name)
+    create_search_index(db, table_name, fields)
+
+
+def indexed_columns(db: sqlite3.Connection, table_name: str) -> list[str] | None:
+    """The columns of the table's search index as it is, None when it has none (or lacks a trigger)."""
+    index = search_table_name(table_name)
+    triggers = {trigger_name(table_name, event) for event in TRIGGERS}
+    found = {
+        row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (table_name,))
+    }
+    if not triggers <= found:
+        return None
+    columns = [row[1] for row in db.execute(f"PRAGMA table_info({q(index)})")]
+    return columns or None
+
+
+def stale_tables(db: sqlite3.Connection) -> list[Table]:
+    """The tables whose search index is missing or not for their text fields as they are."""
+    stale = []
+    for name in table_names(db):
+        table = load_table(db, name)
+        wanted = [search_column(field) for field in text_fields(table.fields)] or None
+        if indexed_columns(db, name) != wanted:
+            stale.append(table)
+    return stale
+
+
+def ensure_search_indexes(db: sqlite3.Connection) -> None:
+    """Give every table the search index its text fields call for (a database made before there were any, or
+    changed by an older saltapi); idempotent, and cheap when all is in place."""
+    if not stale_tables(db):
+        return
+    with transaction(db):  # looked at again under the write lock: another process may have done it meanwhile
+        for table in stale_tables(db):
+            reindex(db, table.name, table.fields)
