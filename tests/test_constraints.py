@@ -9,6 +9,7 @@ from saltapi.db import get_db
 from saltapi.store.connection import connect, init_db
 from saltapi.store.constraints import add_constraint, drop_constraint, index_name
 from saltapi.store.metadata import DefinitionError, Field, load_table
+from saltapi.store.rows import MANY_MATCHES, Condition, Query, build_select, matches_many, select_rows
 from saltapi.store.tables import add_field, delete_field, drop_table, update_field
 
 ADMIN = bearer(TOKENS["admin"])
@@ -267,3 +268,43 @@ def test_commands_fail_in_one_line(runner, args, message):
     result = runner.invoke(args=args)
     assert result.exit_code == 1
     assert result.output.strip().splitlines()[-1] == message
+
+
+# Sorted pages of many matches
+
+
+def test_a_page_of_many_matches_reads_the_sort_index_with_the_same_rows(fresh_db):
+    load_fixture(fresh_db, {"tables": [{
+        "name": "events",
+        "fields": [{"name": "kind", "type": "Integer"}, {"name": "score", "type": "Integer"}],
+        "constraints": [{"type": "Index", "configuration": {"field": "kind"}},
+                        {"type": "Index", "configuration": {"field": "score"}}],
+    }]})  # fmt: skip
+    fresh_db.execute("BEGIN")
+    fresh_db.executemany(
+        'INSERT INTO events (kind, score) VALUES (?, ?)', ((i % 2, (i * 7919) % 100) for i in range(2 * MANY_MATCHES))
+    )
+    fresh_db.execute("COMMIT")
+    table = load_table(fresh_db, "events")
+
+    def page(kind: int, order_by: str = "score", limit: int = 20) -> Query:
+        return Query(filters=((Condition("kind", "=", kind),),), order_by=order_by, descending=True, limit=limit)
+
+    def plan(query: Query, many_match: bool) -> str:
+        sql, params = build_select(table, query, many_match)
+        return " ".join(row[3] for row in fresh_db.execute("EXPLAIN QUERY PLAN " + sql, params))
+
+    many = page(1)
+    assert matches_many(fresh_db, table, many)
+    assert "TEMP B-TREE" in plan(many, False) and "TEMP B-TREE" not in plan(many, True)
+    assert select_rows(fresh_db, table, many) == [
+        dict(zip(("id", "kind", "score"), row)) for row in fresh_db.execute(
+            "SELECT id, kind, score FROM events WHERE kind = 1 ORDER BY score DESC, id DESC LIMIT 20"
+        )
+    ]  # fmt: skip
+    assert not matches_many(fresh_db, table, page(7))  # no match: a sort of nothing
+    assert not matches_many(fresh_db, table, page(1, order_by="id"))  # id order needs no sort
+    assert not matches_many(fresh_db, table, page(1, limit=MANY_MATCHES))  # a page that big: sort the matches
+    assert build_select(table, many, True)[0].endswith(
+        'WHERE likely(("kind" = ?)) ORDER BY "score" DESC, "id" DESC LIMIT ? OFFSET ?'
+    )
