@@ -27,7 +27,7 @@ QUERIES = [
     "_fts=xyz", "_fts=hello world", "_fts=ärger straße",
     "a=strasse&approximate=1", "a=STRA&approximate=1", "a=st&approximate=1", "b=ärg&approximate=1",
     "a[ilike]=über", "a[ilike]=llo", "b[ilike]=%25_o", "a[ilike]=e", "n[ilike]=12", "a[ilike]=hello&a[ilike]=ab",
-    "_fts=hello&b[ilike]=wor", "_fts=he&n=1",
+    "_fts=hello&b[ilike]=wor", "_fts=he&n=1", "_fts=hel%00lo", "a[ilike]=%00hello", "_fts=NEAR(hello)", "_fts=hel*",
 ]  # fmt: skip
 
 
@@ -99,7 +99,7 @@ def test_the_index_serves_terms_of_three_characters_or_more(search_app):
 
     for query in ("_fts=hello", "_fts=ab cde", "a[ilike]=über", "a=abc&approximate=1"):
         assert "MATCH" in sql(query), query
-    for query in ("_fts=he", "_fts=a b", "a[ilike]=üb", "n[ilike]=123"):
+    for query in ("_fts=he", "_fts=a b", "a[ilike]=üb", "n[ilike]=123", "a[ilike]=hello%00", "_fts=hello%00"):
         assert "MATCH" not in sql(query), query
 
 

@@ -111,8 +111,8 @@ def search_candidates(condition: Condition | FullText) -> Sql | None:
     A term of `_fts` may span two text fields across the space joining them, so each space-free piece of it (of
     3 characters or more) must be in some field; the exact test after it decides.
     """
-    if condition.search is None:
-        return None
+    if condition.search is None or "\x00" in (condition.term if isinstance(condition, FullText) else condition.value):
+        return None  # FTS5 reads its query as a C string: a NUL would end it
     if isinstance(condition, FullText):
         pieces = [piece for piece in condition.term.split(" ") if len(piece) >= MIN_TERM_LENGTH]
         if condition.summaries or not pieces:
