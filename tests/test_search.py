@@ -131,6 +131,9 @@ def test_schema_changes_keep_the_index_for_the_text_fields(search_app):
         assert indexed_rows(db, "texts", ["a", "b", "c"]) == casefolded_rows(db, "texts", ["a", "b", "c"])
         update_field(db, table_id, "a", "A", required=False, is_unique=True, attributes={})  # a rebuild
         assert indexed_rows(db, "texts", ["a", "b", "c"]) == casefolded_rows(db, "texts", ["a", "b", "c"])
+        delete_field(db, table_id, "n")  # DROP COLUMN, the index untouched
+        db.execute("UPDATE texts SET b = 'Nach' WHERE id = 2")
+        assert indexed_rows(db, "texts", ["a", "b", "c"]) == casefolded_rows(db, "texts", ["a", "b", "c"])
         delete_field(db, table_id, "b")
         assert indexed_rows(db, "texts", ["a", "c"]) == casefolded_rows(db, "texts", ["a", "c"])
         delete_field(db, table_id, "a")  # unique: a rebuild

@@ -534,10 +534,12 @@ def delete_field(db: sqlite3.Connection, table_id: int, name: str) -> Field:
         drop_field_constraints(db, table, name)  # as Saltcorn does; DROP COLUMN refuses an indexed column too
         if field.type == "Key" or field.is_unique:
             rebuild_table(db, table.name, [f for f in table.fields if f.name != name])
-        else:
+        elif field.type == "String":
             drop_search_index(db, table.name)  # its triggers name the column, which DROP COLUMN refuses
             db.execute(f"ALTER TABLE {q(table.name)} DROP COLUMN {q(name)}")
             create_search_index(db, table.name, [f for f in table.fields if f.name != name])
+        else:
+            db.execute(f"ALTER TABLE {q(table.name)} DROP COLUMN {q(name)}")
         # Foreign keys are off, so the ownership the field gave its table is ended by hand (docs/api.md §7a).
         db.execute(
             "DELETE FROM _sc_table_owners WHERE field_id IN (SELECT id FROM _sc_fields WHERE table_id = ? AND name = ?)",
