@@ -4,8 +4,10 @@ in step with every write and schema change, made for databases that predate it."
 from urllib.parse import parse_qsl
 
 import pytest
+import requests
 
 import saltapi.query
+from conftest import running_server
 from saltapi import create_app
 from saltapi.db import get_db
 from saltapi.fixtures import load_fixture
@@ -160,3 +162,25 @@ def test_a_database_without_the_index_gets_it_on_start(tmp_path):
     ensure_search_indexes(db)  # idempotent
     assert db.execute("SELECT name, sql FROM sqlite_master ORDER BY name").fetchall() == schema
     db.close()
+
+
+def test_a_served_database_made_before_the_index_searches_and_writes_through_it(tmp_path):
+    """Over HTTP, on `python app.py`: the index is made at start, used by reads, and kept by the server's writes."""
+    path = tmp_path / "served.sqlite"
+    db = connect(path)
+    init_db(db)
+    load_fixture(db, fixture())
+    drop_search_index(db, "texts")
+    db.close()
+    with running_server(path, tmp_path / "server.log") as server:
+        assert requests.get(f"{server.url}/api/texts?_fts=STRASSE", timeout=10).json() == {
+            "success": [{"id": 1, "a": "Straße Über", "b": "Ärger", "n": 12},
+                        {"id": 2, "a": "STRASSE uber", "b": None, "n": 24}]
+        }  # fmt: skip
+        assert requests.post(f"{server.url}/api/texts", json={"a": "Größe"}, timeout=10).json() == {"success": 11}
+        assert requests.get(f"{server.url}/api/texts?a[ilike]=GRÖSSE", timeout=10).json()["success"][0]["id"] == 11
+    db = connect(path)
+    try:
+        assert indexed_rows(db, "texts", ["a", "b"]) == casefolded_rows(db, "texts", ["a", "b"])
+    finally:
+        db.close()
