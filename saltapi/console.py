@@ -38,7 +38,7 @@ class PositiveMinutes(click.ParamType):
 @click.option("--workers", type=click.IntRange(min=1), default=default_workers, envvar="SALTAPI_WORKERS",
               help="Worker processes ($SALTAPI_WORKERS; default: one per core, at least 2).")
 @click.option("--threads", type=click.IntRange(min=1), default=DEFAULT_THREADS, envvar="SALTAPI_THREADS",
-              show_default=True, help="Most threads per worker process, made as needed ($SALTAPI_THREADS).")
+              show_default=True, help="Threads per worker process running the app at once ($SALTAPI_THREADS).")
 @click.option("--no-demo", is_flag=True, help="Do not load the demo data into a new database (or SALTAPI_DEMO=0).")
 @click.option("--demo", is_flag=True,
               help="A throwaway demo: replace everything in the database with the demo data and demo users.")
