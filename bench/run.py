@@ -171,7 +171,7 @@ SERVERS = {
                   lambda db: {"REFERENCE_DB": str(db)}, ROOT / "bench"),
     "reference-per-request": ("reference, a connection per request, gunicorn 2 sync", gunicorn("reference_app:app"),
                               lambda db: {"REFERENCE_DB": str(db), "REFERENCE_CONNECT": "per-request"}, ROOT / "bench"),
-    "reference-granian": (f"reference, granian 2 workers x {DEFAULT_THREADS} threads as saltapi",
+    "reference-granian": (f"reference, granian 2 workers x {DEFAULT_THREADS} threads",
                           granian("reference_app:app", DEFAULT_THREADS),
                           lambda db: {"REFERENCE_DB": str(db)}, ROOT / "bench"),
     "saltapi": ("saltapi, python app.py", python_app_py, saltapi_env, ROOT),
