@@ -746,3 +746,40 @@ def test_the_builders_put_the_owner_condition_in_the_statement(loaded_db):
     )
     assert build_count(table, Query(filters=mine)) == ('SELECT count(*) FROM "diary" AS "_sc_row" WHERE ("owner" = ?)', [OWNER])
     assert owned_by(table, None) == ()
+
+
+def traced(app, client, method: str, path: str, **kwargs) -> list[str]:
+    """The statements of a request on a warm process (as tests/test_statements.py counts them), values inlined."""
+    client.open(path, method=method, **kwargs)
+    db = app.extensions["saltapi_pool"].local.db
+    statements = []
+    db.set_trace_callback(statements.append)
+    try:
+        client.open(path, method=method, **kwargs)
+    finally:
+        db.set_trace_callback(None)
+    return [sql for sql in statements if not sql.startswith("-- ")]
+
+
+TICKET_COLUMNS = 'SELECT "id", "title", "pages", "book", "owner" FROM "tickets"'
+
+
+@pytest.mark.parametrize(
+    "method, path, body, owner_statements",
+    [
+        ("GET", "/api/tickets/1", None, [f'{TICKET_COLUMNS} WHERE "id" = 1 AND ("owner" = 3)']),
+        ("GET", "/api/tickets/count", None, ['SELECT count(*) FROM "tickets" AS "_sc_row" WHERE ("owner" = 3)']),
+        (
+            "POST", "/api/tickets/1", {"pages": 11},
+            [f'{TICKET_COLUMNS} WHERE "id" = 1 AND ("owner" = 3)',
+             'UPDATE "tickets" SET "pages" = 11 WHERE "id" = 1 AND ("owner" = 3)'],
+        ),
+        (
+            "DELETE", "/api/tickets/2", None,  # another's row: looked for as the caller's, so not found at once
+            [f'{TICKET_COLUMNS} WHERE "id" = 2 AND ("owner" = 3)'],
+        ),
+    ],
+)  # fmt: skip
+def test_the_owner_condition_is_in_the_statement_that_reads_or_writes(app, client, method, path, body, owner_statements):
+    statements = traced(app, client, method, path, json=body, headers=bearer(TOKENS["user"]))
+    assert [sql for sql in statements if '"tickets"' in sql] == owner_statements
