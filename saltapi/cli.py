@@ -22,10 +22,10 @@ from .store.constraints import add_constraint, describe, drop_constraint
 from .store.connection import DEFAULT_DATABASE, connect, init_db, transaction
 from .db import get_db
 from .demo import demo_lines, reset_demo
-from .fixtures import FixtureError, count_rows, dump_fixture, load_fixture
+from .fixtures import FixtureError, dump_fixture, fixture_row_count, load_fixture
 from .progress import progress
 from .store.metadata import DefinitionError, Table, load_table, resolve_role, roles, table_names
-from .store.rows import Query, count_rows as count_table_rows
+from .store.rows import Query, count_rows
 from .store.users import (
     User, UserError, delete_account, find_user, generate_token, insert_user, list_accounts, remove_token, set_role,
 )  # fmt: skip
@@ -225,7 +225,7 @@ def list_tables_command():
     tables = [load_table(db, name) for name in table_names(db)]
     echo_columns(
         ("table", "id", "rows", "read", "write"),
-        [(t.name, t.id, count_table_rows(db, t, Query()), role_names.get(t.min_role_read, t.min_role_read),
+        [(t.name, t.id, count_rows(db, t, Query()), role_names.get(t.min_role_read, t.min_role_read),
           role_names.get(t.min_role_write, t.min_role_write)) for t in tables],
     )  # fmt: skip
 
@@ -304,7 +304,7 @@ def load_fixture_command(file, replace: bool):
     except RecursionError:
         raise click.ClickException(f"{file.name} cannot be read: its JSON is nested too deeply") from None
     try:
-        with progress(f"Loading {file.name}", count_rows(data)) as step:
+        with progress(f"Loading {file.name}", fixture_row_count(data)) as step:
             loaded = load_fixture(get_db(), data, replace=replace, progress=step)
     except FixtureError as error:
         raise click.ClickException(f"{file.name}: {error}") from None
@@ -321,7 +321,7 @@ def load_fixture_command(file, replace: bool):
 def dump_fixture_command(file: str | None, with_secrets: bool):
     """Write the whole instance as a fixture to FILE (default: standard output)."""
     db = get_db()
-    total = sum(count_table_rows(db, load_table(db, name), Query()) for name in table_names(db))
+    total = sum(count_rows(db, load_table(db, name), Query()) for name in table_names(db))
     with progress("Dumping", total) as step:
         data = dump_fixture(db, with_secrets=with_secrets, progress=step)
     text = json.dumps(data, indent=2)
@@ -379,7 +379,7 @@ def export_csv_command(table: str, file: str | None, safe: bool):
     db = get_db()
     try:
         found = load_table(db, table)
-        with progress(f"Exporting {table}", count_table_rows(db, found, Query()) if found else 0) as step:
+        with progress(f"Exporting {table}", count_rows(db, found, Query()) if found else 0) as step:
             exported = export_csv(db, table, text, safe=safe, progress=step)
     except CsvError as error:
         raise click.ClickException(str(error)) from None

@@ -14,7 +14,7 @@ from typing import TextIO
 from .store.connection import transaction
 from .errors import ApiError
 from .store.metadata import Table, load_table
-from .store.rows import Query, build_insert, exists, iter_rows
+from .store.rows import Query, build_insert, exists, iter_rows, no_such_row
 from .writes import check_references, check_unique, validate_values
 
 
@@ -134,7 +134,7 @@ def import_csv(
                 progress(1)
             for line, name, value in later:
                 if not exists(db, table.sql_name, "id", value):
-                    raise CsvError(f"line {line}: {name}: No {table.name} row with id {value}")
+                    raise CsvError(f"line {line}: {name}: {no_such_row(table.name, value)}")
             if not store:
                 raise CheckedOnly()
     except CheckedOnly:

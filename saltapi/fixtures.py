@@ -13,7 +13,7 @@ from .store.metadata import (
     roles, table_names,
 )  # fmt: skip
 from .store.constraints import dump_constraint
-from .store.rows import Query, build_insert, select_rows
+from .store.rows import Query, build_insert, no_such_row, select_rows
 from .store.tables import DefinitionError, TableDefinition, check_name, create_tables, drop_all_tables
 from .store.users import UserError, insert_user, set_fixture_token, set_fixture_token_hash
 from .writes import check_unique, validate_values
@@ -213,10 +213,10 @@ def check_foreign_keys(db: sqlite3.Connection) -> None:
         # By `id`, the row's real rowid (INTEGER PRIMARY KEY): a field may be called rowid and hide the name.
         value = db.execute(f"SELECT {q(column)} FROM {q(table_name)} WHERE {q('id')} = ?", (rowid,)).fetchone()[0]
         parent = USERS_TABLE_NAME if parent == USERS_SQL_NAME else parent
-        raise FixtureError(f"Table {table_name}, row id {rowid}: {column}: No {parent} row with id {value}")
+        raise FixtureError(f"Table {table_name}, row id {rowid}: {column}: {no_such_row(parent, value)}")
 
 
-def count_rows(data: Mapping) -> int:
+def fixture_row_count(data: Mapping) -> int:
     """How many rows a fixture holds (for a progress bar)."""
     tables = data.get("tables") if isinstance(data, Mapping) else None
     if not isinstance(tables, list):
@@ -273,7 +273,7 @@ def load_fixture(
         "roles": len(list_of(data, "roles")),
         "users": len(list_of(data, "users")),
         "tables": len(definitions),
-        "rows": count_rows(data),
+        "rows": fixture_row_count(data),
     }
 
 

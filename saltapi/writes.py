@@ -7,7 +7,7 @@ from .store.connection import transaction
 from .store.constraints import broken_uniques
 from .errors import BadRequest, NotFound
 from .store.metadata import Table, referencing_fields, sql_table_name
-from .store.rows import build_delete, build_insert, build_update, exists, get_row, owned_by
+from .store.rows import build_delete, build_insert, build_update, exists, get_row, no_such_row, owned_by
 from .store.types import InvalidValue, parse_value, to_integer
 
 
@@ -91,7 +91,7 @@ def check_references(db: sqlite3.Connection, table: Table, values: Mapping, row_
             continue
         refers_to_itself = field.reftable_name == table.name and value == own_id
         if not refers_to_itself and not exists(db, sql_table_name(field.reftable_name), "id", value):
-            errors.append(f"{field.name}: No {field.reftable_name} row with id {value}")
+            errors.append(f"{field.name}: {no_such_row(field.reftable_name, value)}")
     if errors:
         raise BadRequest(", ".join(errors))
 

@@ -713,7 +713,7 @@ def read_operation(table: Table, owner: int | None) -> dict:
     )  # fmt: skip
 
 
-def request_body(table: Table, kind: str) -> dict:
+def request_body_object(table: Table, kind: str) -> dict:
     schema = schema_ref(table, kind)
     return {
         "required": False,
@@ -736,7 +736,7 @@ def insert_operation(table: Table, owner: int | None) -> dict:
             {"200": success({"type": "integer"}, "The new row's id."), **error_refs(WRITE_ERRORS)},
             [shared("access_token")],
         ),
-        "requestBody": request_body(table, "Insert"),
+        "requestBody": request_body_object(table, "Insert"),
     }  # fmt: skip
 
 
@@ -748,7 +748,7 @@ def update_operation(table: Table, owner: int | None) -> dict:
             + VALIDATION + own_rows_note(table, owner, CHANGE_OWN),
             {"200": success({"const": True}, "Updated."), **error_refs(WRITE_ERRORS)}, [shared("access_token")],
         ),
-        "requestBody": request_body(table, "Update"),
+        "requestBody": request_body_object(table, "Update"),
     }  # fmt: skip
 
 

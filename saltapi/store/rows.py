@@ -319,5 +319,10 @@ def get_row(db: sqlite3.Connection, table: Table, row_id: int, filters: Filters 
     return None if row is None else row_reader(table)(row)
 
 
+def no_such_row(table_name: str, row_id) -> str:
+    """What a Key value that names no row is called, wherever it is refused (API, CSV, fixtures, schema changes)."""
+    return f"No {table_name} row with id {row_id}"
+
+
 def exists(db: sqlite3.Connection, sql_table: str, column: str, value, exclude_id: int | None = None) -> bool:
     return db.execute(*build_exists(sql_table, column, value, exclude_id)).fetchone() is not None

@@ -19,7 +19,7 @@ from .metadata import (
     ADMIN_ROLE_ID, USERS_TABLE_NAME, DefinitionError, Field, Table, load_table, load_table_by_id, referencing_fields, roles,
     sql_table_name, table_names,
 )  # fmt: skip
-from .rows import exists
+from .rows import exists, no_such_row
 from .search import create_search_index, drop_search_index, reindex
 from .types import FIELD_TYPES, SQL_TYPES, InvalidValue, parse_value, to_json
 
@@ -55,7 +55,7 @@ def check_name(name, what: str) -> str:
     return name
 
 
-def check_attributes(field: Field, where: str) -> None:
+def check_attribute_kinds(field: Field, where: str) -> None:
     """:raises DefinitionError: for attributes of the wrong kind (unknown attributes are kept as they are)."""
     attributes = field.attributes
     if not isinstance(attributes, Mapping):
@@ -136,7 +136,7 @@ def check_field(
         raise DefinitionError(f"{where}: the label must be a string")
     if field.type not in FIELD_TYPES:
         raise DefinitionError(f"{where}: unknown type {field.type!r}; use one of {', '.join(FIELD_TYPES)}")
-    check_attributes(field, where)
+    check_attribute_kinds(field, where)
     if field.type == "Key":
         check_reference(db, field, where, new_tables)
 
@@ -413,7 +413,7 @@ def fill_value(db: sqlite3.Connection, table: Table, field: Field, raw) -> objec
         )
     if field.type == "Key" and not exists(db, sql_table_name(field.reftable_name), "id", value):
         # A row of a table with a Key to itself cannot refer to a row that is not there yet either.
-        raise DefinitionError(f"Value for the existing rows: No {field.reftable_name} row with id {value}")
+        raise DefinitionError(f"Value for the existing rows: {no_such_row(field.reftable_name, value)}")
     if field.is_unique and row_count(db, table.name) > 1:
         raise DefinitionError(
             "A unique field cannot give one value to every existing row: add it as not unique, fill it in,"

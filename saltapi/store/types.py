@@ -128,7 +128,7 @@ def options_of(field: Field) -> list[str] | None:
     return options or None
 
 
-def check_attributes(field: Field, value) -> None:
+def check_attribute_limits(field: Field, value) -> None:
     """:raises InvalidValue: when the value breaks one of the field's attributes."""
     attributes = field.attributes
     if field.type in ("Integer", "Float"):
@@ -163,7 +163,7 @@ def parse_value(field: Field, value):
     """
     stored = convert(field, value)
     if stored is not None:
-        check_attributes(field, stored)
+        check_attribute_limits(field, stored)
     return stored
 
 

@@ -44,6 +44,13 @@ class DatabaseIdConverter(IntegerConverter):
         return number
 
 
+def role_from_form(key: str) -> int | None:
+    """The role id the form sent under `key`, or None when it names no role (every role picker reads it so)."""
+    raw = request.form.get(key, "")
+    role_id = int(raw) if raw.strip().isdigit() else None
+    return role_id if role_id in roles(get_db()) else None
+
+
 def current_user() -> User | None:
     """The signed-in user of this request (looked up once per request)."""
     if "_saltapi_page_user" not in g:

@@ -15,7 +15,7 @@ from ..store.tables import (
 )  # fmt: skip
 from ..store.tables import delete_field as drop_field
 from ..store.types import FIELD_TYPES, InvalidValue, to_float, to_integer
-from .pages import admin_required, fail, setup_pages
+from .pages import admin_required, fail, role_from_form, setup_pages
 
 bp = Blueprint("table_admin", __name__, url_prefix="/table")
 setup_pages(bp)
@@ -45,11 +45,10 @@ def field_or_404(table: Table, name: str) -> Field:
     return field
 
 
-def role_from_form(key: str, label: str) -> int:
-    """:raises DefinitionError: unless the form's value is a role's id."""
-    raw = request.form.get(key, "")
-    role_id = int(raw) if raw.strip().isdigit() else None
-    if role_id not in roles(get_db()):
+def required_role(key: str, label: str) -> int:
+    """:raises DefinitionError: unless the form's value under `key` is a role's id."""
+    role_id = role_from_form(key)
+    if role_id is None:
         raise DefinitionError(f"{label}: choose one of the roles")
     return role_id
 
@@ -126,8 +125,8 @@ def index():
 def create():
     form = request.form.to_dict()
     try:
-        read_role = role_from_form("min_role_read", "Minimum role to read")
-        write_role = role_from_form("min_role_write", "Minimum role to write")
+        read_role = required_role("min_role_read", "Minimum role to read")
+        write_role = required_role("min_role_write", "Minimum role to write")
         table = create_table(get_db(), request.form.get("name", "").strip(), read_role, write_role)
     except DefinitionError as error:
         return table_list(400, str(error), form)
@@ -197,8 +196,8 @@ def delete_constraint(table_id: int, constraint_id: int):
 def save_settings(table_id: int):
     table = table_or_404(table_id)
     try:
-        read_role = role_from_form("min_role_read", "Minimum role to read")
-        write_role = role_from_form("min_role_write", "Minimum role to write")
+        read_role = required_role("min_role_read", "Minimum role to read")
+        write_role = required_role("min_role_write", "Minimum role to write")
         set_table_settings(get_db(), table_id, read_role, write_role, request.form.get("owner_field") or None)
     except DefinitionError as error:
         return table_view(table, 400, str(error))

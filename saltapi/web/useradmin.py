@@ -10,17 +10,10 @@ from ..store.users import (
     MIN_PASSWORD_LENGTH, UserError, create_account, delete_account, generate_token, get_account, list_accounts,
     remove_token, set_role,
 )  # fmt: skip
-from .pages import admin_required, current_user, fail, pop_new_token, setup_pages, stash_new_token
+from .pages import admin_required, current_user, fail, pop_new_token, role_from_form, setup_pages, stash_new_token
 
 bp = Blueprint("useradmin", __name__, url_prefix="/useradmin")
 setup_pages(bp)
-
-
-def role_from_form() -> int | None:
-    """The form's role id, or None when it names no role."""
-    raw = request.form.get("role_id", "")
-    role_id = int(raw) if raw.strip().isdigit() else None
-    return role_id if role_id in roles(get_db()) else None
 
 
 def account_or_404(user_id: int):
@@ -54,7 +47,7 @@ def index():
 def create():
     email = request.form.get("email", "")
     form = {"email": email, "role_id": request.form.get("role_id", "")}
-    role_id = role_from_form()
+    role_id = role_from_form("role_id")
     if role_id is None:
         return user_list(400, "Choose a role.", form)
     try:
@@ -83,7 +76,7 @@ def user_page(user_id: int):
 @admin_required
 def change_role(user_id: int):
     account = account_or_404(user_id)
-    role_id = role_from_form()
+    role_id = role_from_form("role_id")
     if role_id is None:
         flash("Choose a role.", "error")
         return redirect(url_for(".user_page", user_id=user_id))
