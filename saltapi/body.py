@@ -1,7 +1,7 @@
 """Reading a request body (JSON object or HTML form) into a dict, refusing anything else clearly and cheaply.
 
 Every check that can refuse a body runs on its raw bytes, in time linear in its size and in C (bytes methods), before
-anything is parsed: a body of at most 1 MiB costs milliseconds to refuse or to parse, whoever sends it.
+anything is parsed: a body within MAX_BODY_BYTES costs milliseconds to refuse or to parse, whoever sends it.
 """
 
 import json
@@ -10,14 +10,13 @@ from flask import g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .errors import BadRequest, PayloadTooLarge
+from .limits import BODY_TOO_LARGE, MAX_BODY_BYTES
 
-MAX_BODY_BYTES = 1024 * 1024
 MAX_NESTING = 32
 # Parsing cost grows with the number of values more than with bytes (349,000 empty arrays took seconds): a row
 # body is one flat object, so these bounds are far above any real request.
 MAX_JSON_CONTAINERS = 1000
 MAX_FORM_FIELDS = 1000
-BODY_TOO_LARGE = "Request body too large (the limit is 1 MiB)"
 METHODS_WITHOUT_BODY = frozenset({"GET", "HEAD", "OPTIONS"})
 FORM = "application/x-www-form-urlencoded"
 # Every bracket becomes "[" or "]" (depth is all that is counted here), every other byte is dropped.
@@ -81,11 +80,11 @@ def parse_json(raw: bytes) -> dict:
 
 
 def refuse_oversized_body() -> None:
-    """Refuse a body over 1 MiB, and a form of more than 1000 fields, before anything parses it.
+    """Refuse a body over MAX_BODY_BYTES, and a form of more than 1000 fields, before anything parses it.
 
     A body the method does not use (GET, HEAD, OPTIONS) is never read: only its announced length is judged.
 
-    :raises PayloadTooLarge: over 1 MiB, also when it comes chunked (without a length).
+    :raises PayloadTooLarge: over MAX_BODY_BYTES, also when it comes chunked (without a length).
     :raises BadRequest: for a form of more than 1000 fields.
     """
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
@@ -100,11 +99,11 @@ def refuse_oversized_body() -> None:
 def read_raw_body() -> bytes:
     """The body's bytes (kept, so a form parsed afterwards reads them again).
 
-    :raises PayloadTooLarge: for a body over 1 MiB, also when it comes chunked (without a length).
+    :raises PayloadTooLarge: for a body over MAX_BODY_BYTES, also when it comes chunked (without a length).
     """
     # For this request only: a host app's own limits stay as they are. One byte more than allowed is read: a
     # chunked body is cut off quietly at the limit, and a cut-off form is still a form, so only the extra byte
-    # tells a body of exactly 1 MiB from a longer one.
+    # tells a body of exactly MAX_BODY_BYTES from a longer one.
     request.max_content_length = request.max_form_memory_size = MAX_BODY_BYTES + 1
     try:
         raw = request.get_data(cache=True)

@@ -9,7 +9,8 @@ from werkzeug.formparser import FormDataParser
 
 import saltapi.body
 from conftest import TOKENS, bearer
-from saltapi.body import MAX_BODY_BYTES, MAX_FORM_FIELDS, MAX_JSON_CONTAINERS, MAX_NESTING
+from saltapi.body import MAX_FORM_FIELDS, MAX_JSON_CONTAINERS, MAX_NESTING
+from saltapi.limits import MAX_BODY_BYTES
 
 FORM = "application/x-www-form-urlencoded"
 TOO_LARGE = "Request body too large (the limit is 1 MiB)"
