@@ -383,7 +383,8 @@ def print_report(args, comparison, growth_table, memory) -> None:
     generator = "wrk" if shutil.which("wrk") else "the Python fallback load generator (install wrk for real figures)"
     print(f"\nbench/run.py, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores,"
           f" {WORKERS} workers per server, {args.connections} connections, {args.duration}s x {args.rounds} rounds"
-          f" (order rotating), load by {generator}; ratio = req/s / the first server's, median of the rounds\n")  # fmt: skip
+          f" (order rotating), load by {generator}; ratio = req/s / the first server's,"
+          " median of the rounds\n")  # fmt: skip
     if comparison:
         print("| case | server | req/s | ratio | p50 / p99 ms | p99 ratio |")
         print("|---|---|---|---|---|---|")

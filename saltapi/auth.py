@@ -85,7 +85,7 @@ def session_user(db: sqlite3.Connection) -> User | None:
     return user_from_row(row)
 
 
-def session_csrf_token() -> str | None:
+def session_csrf_token() -> object:
     """The CSRF token a cookie-authenticated write sends: header `X-CSRF-Token` (or another name csurf reads, such
     as pysaltcorn's `CSRF-Token`), else Saltcorn's `_csrf` body key.
 
@@ -143,10 +143,10 @@ def caller_from_request(db: sqlite3.Connection) -> User | None:
     token = token_from_body()
     if token is not None:
         return user_from_token(db, token)
-    user = session_user(db)
-    if user is not None and request.method not in SAFE_METHODS and not is_valid_csrf_token(session_csrf_token()):
+    signed_in = session_user(db)
+    if signed_in is not None and request.method not in SAFE_METHODS and not is_valid_csrf_token(session_csrf_token()):
         raise CsrfFailed()
-    return user
+    return signed_in
 
 
 def caller_may_read(table_name: str) -> bool:

@@ -321,7 +321,8 @@ def load_fixture_command(file, replace: bool):
 def dump_fixture_command(file: str | None, with_secrets: bool):
     """Write the whole instance as a fixture to FILE (default: standard output)."""
     db = get_db()
-    total = sum(count_rows(db, load_table(db, name), Query()) for name in table_names(db))
+    tables = [load_table(db, name) for name in table_names(db)]
+    total = sum(count_rows(db, table, Query()) for table in tables if table is not None)
     with progress("Dumping", total) as step:
         data = dump_fixture(db, with_secrets=with_secrets, progress=step)
     text = json.dumps(data, indent=2)

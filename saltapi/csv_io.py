@@ -130,7 +130,9 @@ def import_csv(
                     raise CsvError(f"line {record.line}: {error.message}") from None
                 except sqlite3.IntegrityError:  # a constraint the checks above did not foresee; never SQLite's text
                     raise CsvError(f"line {record.line}: the row breaks a constraint of the table") from None
-                later += [(record.line, name, values[name]) for name in own_keys if values.get(name) not in (None, row_id)]
+                later += [
+                    (record.line, name, values[name]) for name in own_keys if values.get(name) not in (None, row_id)
+                ]
                 progress(1)
             for line, name, value in later:
                 if not exists(db, table.sql_name, "id", value):

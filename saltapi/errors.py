@@ -8,6 +8,7 @@ from collections.abc import Callable
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from .limits import BODY_TOO_LARGE
 from .responses import json_response
 
 API_PREFIX = "/api"
@@ -82,7 +83,7 @@ class TooManyParameters(ApiError):
 HTTP_MESSAGES = {
     404: "Not found",
     405: "Method not allowed",
-    413: "Request body too large (the limit is 1 MiB)",
+    413: BODY_TOO_LARGE,
 }
 
 
@@ -110,7 +111,8 @@ def handle_http_exception(render_page: PageError | None, error: HTTPException):
     if isinstance(error, MethodNotAllowed) and error.valid_methods:
         headers["Allow"] = ", ".join(sorted(error.valid_methods))
     if is_api_path(request.path):
-        return json_error(HTTP_MESSAGES.get(error.code, error.name), error.code or 500, headers)
+        status = error.code or 500
+        return json_error(HTTP_MESSAGES.get(status, error.name), status, headers)
     if render_page is None:
         return error
     return with_headers(render_page(error.code or 500, None), headers)

@@ -4,6 +4,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from .store.connection import placeholders, quote_identifier as q, transaction
 from .errors import ApiError
@@ -41,7 +42,9 @@ def field_from_fixture(raw: Mapping, table_name: str) -> Field:
     except DefinitionError as error:
         raise FixtureError(str(error)) from None
     where = f"Field {table_name}.{name}"
-    field_type, reftable_name = raw.get("type"), raw.get("reftable_name")
+    # As the file has them: check_definitions refuses a type or table name of the wrong kind.
+    field_type: Any = raw.get("type")
+    reftable_name: Any = raw.get("reftable_name")
     match = KEY_TO.fullmatch(field_type) if isinstance(field_type, str) else None
     if match:  # as in Saltcorn's Field(), the type's table wins over reftable_name
         field_type, reftable_name = "Key", match.group(1)
@@ -73,7 +76,7 @@ def is_stored_field(raw, table_name: str) -> bool:
 def table_from_fixture(raw: Mapping) -> TableDefinition:
     if not isinstance(raw, Mapping):
         raise FixtureError("Each table must be an object")
-    name = raw.get("name")
+    name: Any = raw.get("name")  # as the file has it: check_definitions refuses one that is no valid name
     fields = raw.get("fields", [])
     if not isinstance(fields, list):
         raise FixtureError(f"Table {name}: fields must be a list")
@@ -95,13 +98,14 @@ def table_from_fixture(raw: Mapping) -> TableDefinition:
     )
 
 
-def constraint_from_fixture(raw, table_name) -> tuple[str, object]:
+def constraint_from_fixture(raw, table_name) -> tuple[str, Any]:
     """(type, field names) of a constraint as Saltcorn's table packs write it: `{"type": "Index", "configuration":
     {"field": "a"}}` or `{"type": "Unique", "configuration": {"fields": ["a", "b"]}}` (checked with the table)."""
     where = f"Table {table_name}"
     if not isinstance(raw, Mapping) or not isinstance(raw.get("configuration"), Mapping):
         raise FixtureError(f"{where}: each constraint must be an object with a type and a configuration object")
-    constraint_type, configuration = raw.get("type"), raw["configuration"]
+    constraint_type: Any = raw.get("type")  # as the file has it: checked with the table
+    configuration = raw["configuration"]
     if constraint_type == "Formula":
         raise FixtureError(
             f"{where}: Formula constraints are not supported (saltapi does not evaluate formulas)"
@@ -191,8 +195,11 @@ def load_users(db: sqlite3.Connection, raw_users: list) -> None:
 
 def load_rows(db: sqlite3.Connection, table_name: str, raw_rows: list, progress: Callable[[int], None]) -> None:
     table = load_table(db, table_name)
+    assert table is not None  # created by the same load
     for index, raw in enumerate(raw_rows, start=1):
-        where = f"Table {table_name}, row {index}" + (f" (id {raw['id']})" if isinstance(raw, Mapping) and "id" in raw else "")
+        where = f"Table {table_name}, row {index}"
+        if isinstance(raw, Mapping) and "id" in raw:
+            where += f" (id {raw['id']})"
         if not isinstance(raw, Mapping):
             raise FixtureError(f"{where}: a row must be an object")
         try:
@@ -298,6 +305,8 @@ def dump_fixture(
     tables = []
     for name in table_names(db):
         table = load_table(db, name)
+        if table is None:  # dropped since table_names() listed it
+            continue
         rows = select_rows(db, table, Query())
         progress(len(rows))
         dumped_table = {
@@ -312,7 +321,7 @@ def dump_fixture(
         if table.constraints:
             dumped_table["constraints"] = [dump_constraint(constraint) for constraint in table.constraints]
         tables.append(dumped_table)
-    dumped = {
+    dumped: dict[str, object] = {
         "roles": [{"id": role_id, "role": role} for role_id, role in roles(db).items()],
         "users": users,
         "tables": tables,

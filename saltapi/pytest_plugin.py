@@ -96,7 +96,7 @@ class SaltapiInstance:
         return token
 
     def close(self) -> None:
-        if self.server is not None:
+        if self.server is not None and self.thread is not None:
             self.server.shutdown()
             self.server.server_close()
             self.thread.join(SERVER_STOP_SECONDS)
@@ -112,7 +112,9 @@ def issue_tokens(db: sqlite3.Connection, data: Mapping) -> dict[str, str]:
         if raw.get("api_token") is not None:
             tokens[email.lower()] = raw["api_token"]
         elif raw.get("api_token_hash") is None:  # with only a hash given, the plain token is unknowable
-            tokens[email.lower()] = generate_token(db, find_user(db, email).id)
+            user = find_user(db, email)
+            assert user is not None  # loaded just before
+            tokens[email.lower()] = generate_token(db, user.id)
     return tokens
 
 

@@ -85,7 +85,8 @@ def comparison(column: Field, op: str, text: str, whole_day: bool = False) -> Co
         return None
     value = convert(column, text)
     if whole_day and column.type == "Date" and len(value) == len("YYYY-MM-DD"):
-        return Condition(column.name, "<", (datetime.date.fromisoformat(value) + datetime.timedelta(days=1)).isoformat())
+        next_day = datetime.date.fromisoformat(value) + datetime.timedelta(days=1)
+        return Condition(column.name, "<", next_day.isoformat())
     return Condition(column.name, op, value)
 
 
@@ -118,26 +119,31 @@ class FilterParser:
 
     def add(self, key: str, texts: list[str]) -> None:
         """Read one query key with its values; keys that name no field are ignored."""
-        column = self.table.column(key)
-        if column is not None:
-            self.read(column, texts, lambda text: equality(column, text, self.approximate), any_of=True)
+        named = self.table.column(key)
+        if named is not None:
+            self.read(named, texts, lambda text: equality(named, text, self.approximate), any_of=True)
             return
         match = OPERATOR_KEY.fullmatch(key)
-        if match and self.table.column(match["name"]) is not None:
-            column, operator = self.table.column(match["name"]), match["operator"]
+        operand = self.table.column(match["name"]) if match else None
+        if match and operand is not None:
+            operator = match["operator"]
             if operator == "":  # f[]=1&f[]=2 is the array form of f=1&f=2
-                self.read(column, texts, lambda text: equality(column, text, self.approximate), any_of=True)
+                self.read(operand, texts, lambda text: equality(operand, text, self.approximate), any_of=True)
             else:
-                self.read(column, texts, lambda text: operator_condition(column, operator, text))
+                self.read(operand, texts, lambda text: operator_condition(operand, operator, text))
             return
         for prefix, op in PREFIXES.items():
-            column = self.table.column(key.removeprefix(prefix)) if key.startswith(prefix) else None
-            if column is not None:
-                if prefix == "_not_":
-                    self.read(column, texts, lambda text: inequality(column, text))
-                else:
-                    self.read(column, texts, lambda text: comparison(column, op, text, prefix == "_todate_"))
+            prefixed = self.table.column(key.removeprefix(prefix)) if key.startswith(prefix) else None
+            if prefixed is not None:
+                self.read_prefixed(prefixed, prefix, op, texts)
                 return
+
+    def read_prefixed(self, column: Field, prefix: str, op: str, texts: list[str]) -> None:
+        """`_not_field=v`, `_gte_field=v` and the like."""
+        if prefix == "_not_":
+            self.read(column, texts, lambda text: inequality(column, text))
+        else:
+            self.read(column, texts, lambda text: comparison(column, op, text, prefix == "_todate_"))
 
     def read(self, column: Field, texts: list[str], make: Callable, any_of: bool = False) -> None:
         for text in texts:
@@ -157,15 +163,21 @@ class FilterParser:
         return (*(tuple(conditions) for conditions in self.any_of.values()), *((condition,) for condition in self.each))
 
 
+def column_type(table: Table, name: str) -> str | None:
+    column = table.column(name)
+    return None if column is None else column.type
+
+
 def summary_of(db: sqlite3.Connection, column: Field, can_read: CanRead) -> tuple[Summary, Field] | None:
     """The summary a Key column shows, when it has one and the caller may read the referenced table."""
     summary_name = column.attributes.get("summary_field")
-    if column.type != "Key" or not summary_name or not can_read(column.reftable_name):
+    if column.type != "Key" or not summary_name or not can_read(column.referenced_table):
         return None
-    summary_field = load_table(db, column.reftable_name).column(summary_name)
+    referenced = load_table(db, column.referenced_table)
+    summary_field = None if referenced is None else referenced.column(summary_name)
     if summary_field is None:
         return None
-    return Summary(column.name, sql_table_name(column.reftable_name), summary_field.name), summary_field
+    return Summary(column.name, sql_table_name(column.referenced_table), summary_field.name), summary_field
 
 
 def full_text(db: sqlite3.Connection, table: Table, term: str, can_read: CanRead) -> FullText:
@@ -201,7 +213,7 @@ def parse_filters(db: sqlite3.Connection, table: Table, args: MultiDict, can_rea
         raise BadRequest(", ".join(parser.errors))
     search = search_index(table)  # it holds the String fields; `[ilike]` on a number stays a scan
     groups = tuple(
-        tuple(replace(c, search=search) if c.op == "contains" and table.column(c.column).type == "String" else c
+        tuple(replace(c, search=search) if c.op == "contains" and column_type(table, c.column) == "String" else c
               for c in group)
         for group in parser.groups()
     )  # fmt: skip

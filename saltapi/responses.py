@@ -40,16 +40,16 @@ def json_array_chunks(head: bytes, first: list, items: Iterator, tail: bytes) ->
 def json_array_response(head: str, items: Iterable, tail: str) -> Response:
     """`head` + a JSON array of `items` + `tail`: one body when they fit in one chunk, else written out while
     `items` are still being read (so a long list never sits in memory whole)."""
-    items, head, tail = iter(items), head.encode(), tail.encode()
+    rows, opening, closing = iter(items), head.encode(), tail.encode()
     try:
-        first = list(itertools.islice(items, ROWS_PER_CHUNK + 1))
+        first = list(itertools.islice(rows, ROWS_PER_CHUNK + 1))
     except BaseException:
-        close(items)
+        close(rows)
         raise
     if len(first) <= ROWS_PER_CHUNK:
-        close(items)
-        return Response(head + compact(first) + tail, mimetype="application/json")
-    return Response(json_array_chunks(head, first, items, tail), mimetype="application/json")
+        close(rows)
+        return Response(opening + compact(first) + closing, mimetype="application/json")
+    return Response(json_array_chunks(opening, first, rows, closing), mimetype="application/json")
 
 
 def close(items: Iterator) -> None:

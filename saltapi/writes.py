@@ -75,7 +75,7 @@ def check_unique(db: sqlite3.Connection, table: Table, values: Mapping, row_id: 
         if field.is_unique and value is not None and exists(db, table.sql_name, field.name, value, exclude_id=row_id):
             errors.append(f"Duplicate value for unique field: {field.label}")
     for names in broken_uniques(db, table, values, row_id):
-        labels = ", ".join(table.column(name).label for name in names)
+        labels = ", ".join(column.label for column in map(table.column, names) if column is not None)
         errors.append(f"Duplicate values for fields unique together: {labels}")
     if errors:
         raise BadRequest(", ".join(errors))
@@ -90,8 +90,8 @@ def check_references(db: sqlite3.Connection, table: Table, values: Mapping, row_
         if field.type != "Key" or value is None:
             continue
         refers_to_itself = field.reftable_name == table.name and value == own_id
-        if not refers_to_itself and not exists(db, sql_table_name(field.reftable_name), "id", value):
-            errors.append(f"{field.name}: {no_such_row(field.reftable_name, value)}")
+        if not refers_to_itself and not exists(db, sql_table_name(field.referenced_table), "id", value):
+            errors.append(f"{field.name}: {no_such_row(field.referenced_table, value)}")
     if errors:
         raise BadRequest(", ".join(errors))
 
@@ -127,7 +127,9 @@ def insert_row(db: sqlite3.Connection, table: Table, body: Mapping, owner: int |
     check_owner(table, values, owner, inserting=True)
     with transaction(db):
         check_constraints(db, table, values)
-        return db.execute(*build_insert(table, values)).lastrowid
+        row_id = db.execute(*build_insert(table, values)).lastrowid
+    assert row_id is not None  # an INSERT sets it
+    return row_id
 
 
 def update_row(db: sqlite3.Connection, table: Table, row_id: int, body: Mapping, owner: int | None = None) -> None:

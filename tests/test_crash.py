@@ -71,7 +71,7 @@ def test_kill_9_under_load_loses_no_acknowledged_write(db_path, tmp_path):
             seconds = rng.uniform(0.2, 1.0)
             run_writers(
                 writers, server.url, seconds=WAIT_SECONDS * 2, tolerate_unanswered=True,
-                on_the_way=lambda: (time.sleep(seconds), kill_server(server)),
+                on_the_way=lambda seconds=seconds, server=server: (time.sleep(seconds), kill_server(server)),
             )  # fmt: skip
             killed_during.append(totals(writers)["requests"] - before)
         finally:

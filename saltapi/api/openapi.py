@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from ..auth import row_owner
 from ..errors import API_PREFIX, NotAuthorized
+from ..limits import BODY_LIMIT, MAX_QUERY_PARAMETERS, QUERY_LIMIT
 from ..store.metadata import PUBLIC_ROLE_ID, USERS_TABLE_NAME, Field, Table, load_table, table_names, users_table
 from ..store.users import User
 from ..query import MAX_SAFE_INTEGER, OPERATORS, PREFIXES, RESERVED_KEYS
@@ -40,9 +41,10 @@ the rows that one of its Keys to users gives the caller's user id; the operation
 
 Every answer is JSON: `{{"success": ...}}`, or `{{"error": "<message>"}}` with status 400 (bad input), 401 (not
 allowed, or a token that matches no user), 404 (unknown table, row, field or route), 405 (wrong method; the
-`Allow` header lists the right ones), 413 (a body over 1 MiB), 414 (a query string over 6 KiB) or 429 (too many
-unknown tokens from the caller's address lately; `Retry-After` says how many seconds to wait). Over 500 query
-parameters is a 400. Table and field names are case-sensitive; a trailing slash on any route is accepted.
+`Allow` header lists the right ones), 413 (a body over {BODY_LIMIT}), 414 (a query string over {QUERY_LIMIT})
+or 429 (too many unknown tokens from the caller's address lately; `Retry-After` says how many seconds to wait).
+Over {MAX_QUERY_PARAMETERS} query parameters is a 400. Table and field names are case-sensitive; a trailing slash
+on any route is accepted.
 
 {TOKEN_PLACES} Without a token, a browser session signed in to the web UI authenticates too; a write it
 authenticates needs the session's CSRF token in the `X-CSRF-Token` header (else 403)."""
@@ -112,7 +114,8 @@ OPERATOR_MEANINGS = {
 
 def load_tables(db: sqlite3.Connection) -> list[Table]:
     """Every table as the API sees it now: the user tables in creation order, then `users`."""
-    return [*(load_table(db, name) for name in table_names(db)), users_table(db)]
+    tables = [load_table(db, name) for name in table_names(db)]
+    return [*(table for table in tables if table is not None), users_table(db)]  # None only in a race with a drop
 
 
 def build_document(tables: Iterable[Table], user: User | None, server_url: str = "/") -> dict:
@@ -256,14 +259,14 @@ ERROR_RESPONSES = {
         "The route exists, but not with this method (e.g. `PUT` anywhere).",
         {"Allow": header("The methods the route accepts.")},
     ),
-    "PayloadTooLarge": error_response("The body is over 1 MiB."),
+    "PayloadTooLarge": error_response(f"The body is over {BODY_LIMIT}."),
 }
 ERROR_NAMES = {
     400: "BadRequest", 401: "NotAuthorized", 404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"
 }  # fmt: skip
 # Limits any route may hit, before the route itself is looked at; written out in each operation that may give them.
 LIMIT_ERRORS = {
-    414: error_response("The query string is over 6 KiB."),
+    414: error_response(f"The query string is over {QUERY_LIMIT}."),
     429: error_response(
         "Too many tokens that match no user came from the caller's address lately; until the wait is over, any"
         " request with a token from there gets this answer.",
@@ -410,9 +413,9 @@ def listed_row_schema(table: Table, readable: Readable) -> dict:
 def summary_column(column: Field, readable: Readable) -> Field | None:
     """A Key's summary field in the referenced table, when it has one and the caller may read that table."""
     summary_name = column.attributes.get("summary_field")
-    if column.type != "Key" or not summary_name or column.reftable_name not in readable:
+    if column.type != "Key" or not summary_name or column.referenced_table not in readable:
         return None
-    return readable[column.reftable_name].column(summary_name)
+    return readable[column.referenced_table].column(summary_name)
 
 
 def dereference_properties(table: Table, readable: Readable) -> dict:
@@ -765,7 +768,7 @@ def delete_operation(table: Table, kind: str, owner: int | None) -> dict:
 def table_paths(table: Table, access: Access, filters: Mapping[str, dict], readable: Readable) -> dict:
     """docs/api.md §4's routes for one table; write operations only when the caller may write."""
     base, reader, changer = f"{API_PREFIX}/{table.name}", access.read_owner, access.change_owner
-    paths = {
+    paths: dict[str, dict] = {
         base: {"get": list_operation(table, filters, readable, reader)},
         f"{base}/count": {"get": count_operation(table, filters, reader)},
         f"{base}/distinct/{{field_name}}": {"get": distinct_operation(table, reader)},

@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 
 from flask import Blueprint, Response, request
+from flask.blueprints import BlueprintSetupState
 from werkzeug.routing import IntegerConverter
 from werkzeug.wsgi import ClosingIterator
 
@@ -10,6 +11,7 @@ from ..auth import caller_from_request, caller_may_read, table_access
 from ..body import refuse_oversized_body, request_body
 from ..db import detach_db, get_db
 from ..errors import NotFound, QueryTooLong, TooManyParameters, is_api_path
+from ..limits import MAX_QUERY_BYTES, MAX_QUERY_PARAMETERS, QUERY_TOO_LONG, TOO_MANY_PARAMETERS
 from ..store.metadata import ID_FIELD, Table, load_table
 from .openapi import build_document, load_tables
 from ..query import parse_filters, parse_read
@@ -39,26 +41,28 @@ class RowIdConverter(IntegerConverter):
         return number if INT64_MIN <= number <= INT64_MAX else None
 
 
-# Runs before the routes below are added to the app, so their rules can use the converter.
-bp.record_once(lambda state: state.app.url_map.converters.setdefault("row_id", RowIdConverter))
-# Bounds on what a read may ask for, checked before the query string is parsed (README "The API"). A request
-# target past the server's own limit (64 KiB) is refused before it reaches the app, with an empty 414.
-MAX_QUERY_BYTES = 6 * 1024
-MAX_QUERY_PARAMETERS = 500
+@bp.record_once
+def add_row_id_converter(state: BlueprintSetupState) -> None:
+    """Runs before the routes below are added to the app, so their rules can use the converter."""
+    state.app.url_map.converters.setdefault("row_id", RowIdConverter)
 # Saltcorn (Express) also answers `/api/books/`; clients that add the slash keep working.
 TRAILING_SLASH_OK = {"strict_slashes": False}
 
 
 @bp.before_request
 def limit_query_string() -> None:
-    """:raises QueryTooLong: over 8 KiB of query string. :raises TooManyParameters: over 500 parameters."""
+    """Bound what a read may ask for before the query string is parsed (limits.py).
+
+    :raises QueryTooLong: for too long a query string. :raises TooManyParameters: for too many parameters.
+    """
     query_string = request.query_string
     if len(query_string) > MAX_QUERY_BYTES:
-        raise QueryTooLong(f"Query string too long (the limit is {MAX_QUERY_BYTES // 1024} KiB)")
+        raise QueryTooLong(QUERY_TOO_LONG)
     # Counted in the raw bytes (the parameters are parsed once, by the view): werkzeug splits on "&" and skips
     # empty parts, so only a string with that many "&" can have too many.
-    if query_string.count(b"&") >= MAX_QUERY_PARAMETERS and len(list(filter(None, query_string.split(b"&")))) > MAX_QUERY_PARAMETERS:
-        raise TooManyParameters(f"Too many query parameters (the limit is {MAX_QUERY_PARAMETERS})")
+    if query_string.count(b"&") >= MAX_QUERY_PARAMETERS:
+        if len(list(filter(None, query_string.split(b"&")))) > MAX_QUERY_PARAMETERS:
+            raise TooManyParameters(TOO_MANY_PARAMETERS)
 
 
 bp.before_request(refuse_oversized_body)
@@ -112,7 +116,7 @@ def stream_rows(table: Table, query: Query) -> Iterator[dict]:
     except BaseException:
         release()
         raise
-    return ClosingIterator(rows, release)
+    return ClosingIterator(rows, release)  # type: ignore[arg-type,return-value]  # typed for bytes; any items pass
 
 
 @bp.get("/<table_name>/count", **TRAILING_SLASH_OK)
@@ -134,9 +138,11 @@ def distinct(table: Table, owner: int | None, field_name: str):
     if column.type != "Key":
         return success(distinct_values(db, table, column, owned_by(table, owner)))
     empty_option = [] if column.required else [{"label": "", "value": ""}]
-    if not caller_may_read(column.reftable_name):
+    if not caller_may_read(column.referenced_table):
         return success([{"label": "", "value": ""}])
-    ref_table = load_table(db, column.reftable_name)
+    ref_table = load_table(db, column.referenced_table)
+    if ref_table is None:  # a Key's table cannot be dropped while the Key exists; only a race gets here
+        raise NotFound()
     summary_field = ref_table.column(column.attributes.get("summary_field") or "id") or ID_FIELD
     return success(empty_option + key_options(db, ref_table, summary_field))
 

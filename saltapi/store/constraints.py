@@ -76,6 +76,7 @@ def insert_constraint(
         "INSERT INTO _sc_table_constraints (table_id, type, fields) VALUES (?, ?, ?)",
         (table_id, constraint_type, encoded),
     ).lastrowid
+    assert constraint_id is not None  # an INSERT sets it
     constraint = Constraint(id=constraint_id, type=constraint_type, fields=fields)
     if constraint_type == "Unique":
         check_can_be_unique(db, table_name, fields)

@@ -31,6 +31,13 @@ class Field:
     reftable_name: str | None = None
     attributes: Mapping = dataclass_field(default_factory=dict)
 
+    @property
+    def referenced_table(self) -> str:
+        """The table a Key refers to. :raises ValueError: for a field that is not a Key."""
+        if self.reftable_name is None:
+            raise ValueError(f"{self.name} is not a Key")
+        return self.reftable_name
+
 
 ID_FIELD = Field(name="id", label="ID", type="Integer", is_unique=True)
 

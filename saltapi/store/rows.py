@@ -5,8 +5,9 @@ identifier, and every value is a bound parameter.
 """
 
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from .connection import placeholders, quote_identifier as q
 from .metadata import Field, Table
@@ -100,7 +101,8 @@ def summary_sql(summary: Summary) -> str:
 
 
 def full_text_sql(condition: FullText) -> str:
-    parts = [f"{q(ROW_ALIAS)}.{q(column)}" for column in condition.columns] + list(map(summary_sql, condition.summaries))
+    parts = [f"{q(ROW_ALIAS)}.{q(column)}" for column in condition.columns]
+    parts += map(summary_sql, condition.summaries)
     text = " || ' ' || ".join(f"coalesce({part}, '')" for part in parts) or "''"
     return f"instr(saltapi_casefold({text}), ?) > 0"
 
@@ -111,15 +113,16 @@ def search_candidates(condition: Condition | FullText) -> Sql | None:
     A term of `_fts` may span two text fields across the space joining them, so each space-free piece of it (of
     3 characters or more) must be in some field; the exact test after it decides.
     """
-    if condition.search is None or "\x00" in (condition.term if isinstance(condition, FullText) else condition.value):
+    term = condition.term if isinstance(condition, FullText) else condition.value  # `contains` holds a str
+    if condition.search is None or not isinstance(term, str) or "\x00" in term:
         return None  # FTS5 reads its query as a C string: a NUL would end it
     if isinstance(condition, FullText):
         pieces = [piece for piece in condition.term.split(" ") if len(piece) >= MIN_TERM_LENGTH]
         if condition.summaries or not pieces:
             return None
         index, query = q(condition.search), " AND ".join(map(phrase, pieces))
-    elif len(condition.value) >= MIN_TERM_LENGTH:
-        index, query = q(search_column(condition.column)), phrase(condition.value)
+    elif len(term) >= MIN_TERM_LENGTH:
+        index, query = q(search_column(condition.column)), phrase(term)
     else:
         return None
     return f"{q('id')} IN (SELECT rowid FROM {q(condition.search)} WHERE {index} MATCH ?)", [query]
@@ -140,7 +143,8 @@ def exact_condition_sql(condition: Condition | FullText) -> Sql:
     if condition.op in VALUELESS:
         return template.format(column=q(condition.column)), []
     if condition.op == "in":
-        return template.format(column=q(condition.column), placeholders=placeholders(len(condition.value))), list(condition.value)
+        values = list(cast(Iterable, condition.value))  # `in` carries the tuple of its values
+        return template.format(column=q(condition.column), placeholders=placeholders(len(values))), values
     return template.format(column=q(condition.column)), [condition.value]
 
 
@@ -149,7 +153,11 @@ def owned_by(table: Table, user_id: int | None) -> Filters:
 
     Every statement of an owner-only caller carries it in its own WHERE, so no check can go stale before it runs.
     """
-    return () if user_id is None else ((Condition(table.owner_field, "=", user_id),),)
+    if user_id is None:
+        return ()
+    if table.owner_field is None:  # never widen an owner-only caller's reach to the whole table
+        raise ValueError(f"{table.name} has no ownership field")
+    return ((Condition(table.owner_field, "=", user_id),),)
 
 
 def build_where(filters: Filters, row_id: int | None = None, likely: bool = False) -> Sql:

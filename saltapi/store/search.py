@@ -122,6 +122,8 @@ def stale_tables(db: sqlite3.Connection) -> list[Table]:
     stale = []
     for name in table_names(db):
         table = load_table(db, name)
+        if table is None:  # dropped since table_names() listed it
+            continue
         wanted = [search_column(field) for field in text_fields(table.fields)] or None
         if indexed_columns(db, name) != wanted:
             stale.append(table)

@@ -96,7 +96,7 @@ def check_definitions(db: sqlite3.Connection, definitions: Sequence[TableDefinit
                 raise DefinitionError(f"Table {name}: there is no role {role!r}")
     new_tables = {definition.name: definition for definition in definitions}
     for definition in definitions:
-        field_names = set()
+        field_names: set[str] = set()
         for field in definition.fields:
             check_field(db, definition.name, field, field_names, new_tables)
             field_names.add(field.name.lower())
@@ -150,11 +150,12 @@ def check_reference(db: sqlite3.Connection, field: Field, where: str, new_tables
     reftable = field.reftable_name
     definition = new_tables.get(reftable) if isinstance(reftable, str) else None
     existing = load_table(db, reftable) if isinstance(reftable, str) and definition is None else None
-    if definition is None and existing is None:
+    referenced = definition or existing
+    if referenced is None:
         raise DefinitionError(f"{where}: a Key needs reftable_name naming an existing table, not {reftable!r}")
     summary_field = field.attributes.get("summary_field")
     if summary_field is not None:
-        names = {"id"} | {f.name for f in (definition or existing).fields}
+        names = {"id"} | {f.name for f in referenced.fields}
         if not isinstance(summary_field, str) or summary_field not in names:
             raise DefinitionError(f"{where}: summary_field {summary_field!r} is not a field of {reftable}")
 
@@ -166,7 +167,7 @@ def column_definition(field: Field) -> str:
     if field.is_unique:
         sql += " UNIQUE"
     if field.type == "Key":
-        sql += f" REFERENCES {q(sql_table_name(field.reftable_name))} ({q('id')}) ON DELETE RESTRICT"
+        sql += f" REFERENCES {q(sql_table_name(field.referenced_table))} ({q('id')}) ON DELETE RESTRICT"
     return sql
 
 
@@ -186,6 +187,7 @@ def create_tables(db: sqlite3.Connection, definitions: Sequence[TableDefinition]
             "INSERT INTO _sc_tables (name, min_role_read, min_role_write) VALUES (?, ?, ?)",
             (definition.name, definition.min_role_read, definition.min_role_write),
         ).lastrowid
+        assert table_id is not None  # an INSERT sets it
         for position, field in enumerate(definition.fields):
             db.execute(
                 "INSERT INTO _sc_fields (table_id, position, name, label, type, required, is_unique,"
@@ -317,7 +319,9 @@ def create_table(db: sqlite3.Connection, name: str, min_role_read: int, min_role
     """
     with transaction(db):
         create_tables(db, [TableDefinition(name=name, min_role_read=min_role_read, min_role_write=min_role_write)])
-    return load_table(db, name)
+    table = load_table(db, name)
+    assert table is not None  # just made
+    return table
 
 
 def drop_table(db: sqlite3.Connection, table_id: int) -> str:
@@ -411,9 +415,9 @@ def fill_value(db: sqlite3.Connection, table: Table, field: Field, raw) -> objec
         raise DefinitionError(
             f"{table.name} has rows already: a required field needs a value for them (or add it as not required)"
         )
-    if field.type == "Key" and not exists(db, sql_table_name(field.reftable_name), "id", value):
+    if field.type == "Key" and not exists(db, sql_table_name(field.referenced_table), "id", value):
         # A row of a table with a Key to itself cannot refer to a row that is not there yet either.
-        raise DefinitionError(f"Value for the existing rows: {no_such_row(field.reftable_name, value)}")
+        raise DefinitionError(f"Value for the existing rows: {no_such_row(field.referenced_table, value)}")
     if field.is_unique and row_count(db, table.name) > 1:
         raise DefinitionError(
             "A unique field cannot give one value to every existing row: add it as not unique, fill it in,"
@@ -477,7 +481,7 @@ def update_field(
     with schema_change(db):
         table = load_table_by_id(db, table_id)
         old = None if table is None else next((f for f in table.fields if f.name == name), None)
-        if old is None:
+        if table is None or old is None:
             raise DefinitionError("There is no such field")
         new = dataclasses.replace(
             old, label=label or old.name, required=bool(required), is_unique=bool(is_unique),
@@ -523,7 +527,7 @@ def delete_field(db: sqlite3.Connection, table_id: int, name: str) -> Field:
     with schema_change(db):
         table = load_table_by_id(db, table_id)
         field = None if table is None else next((f for f in table.fields if f.name == name), None)
-        if field is None:
+        if table is None or field is None:
             raise DefinitionError("There is no such field")
         shown_by = summary_users(db, table.name, name)
         if shown_by:
@@ -542,7 +546,8 @@ def delete_field(db: sqlite3.Connection, table_id: int, name: str) -> Field:
             db.execute(f"ALTER TABLE {q(table.name)} DROP COLUMN {q(name)}")
         # Foreign keys are off, so the ownership the field gave its table is ended by hand (docs/api.md §7a).
         db.execute(
-            "DELETE FROM _sc_table_owners WHERE field_id IN (SELECT id FROM _sc_fields WHERE table_id = ? AND name = ?)",
+            "DELETE FROM _sc_table_owners"
+            " WHERE field_id IN (SELECT id FROM _sc_fields WHERE table_id = ? AND name = ?)",
             (table.id, name),
         )
         db.execute("DELETE FROM _sc_fields WHERE table_id = ? AND name = ?", (table.id, name))

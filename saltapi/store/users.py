@@ -130,6 +130,7 @@ def insert_user(
         "INSERT INTO _sc_users (id, email, password_hash, role_id) VALUES (?, ?, ?, ?)",
         (user_id, email, password_hash, role_id),
     )
+    assert cursor.lastrowid is not None  # an INSERT sets it
     return User(id=cursor.lastrowid, email=email, role_id=role_id)
 
 

@@ -5,9 +5,11 @@ pages, the CSRF check of forms and the headers every page gets.
 import datetime
 import functools
 import json
+from typing import NoReturn
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, session, url_for
+from flask.blueprints import BlueprintSetupState
 from werkzeug.routing import IntegerConverter, ValidationError
 
 from ..auth import row_owner, session_user
@@ -85,7 +87,7 @@ def page_for_error(status: int, message: str | None = None) -> Response:
     return page_headers(Response(page, status))
 
 
-def fail(status: int, title: str, message: str):
+def fail(status: int, title: str, message: str) -> NoReturn:
     """Stop the request with an error page."""
     abort(error_page(status, title, message))
 
@@ -156,10 +158,12 @@ def page_headers(response: Response) -> Response:
 
 def format_when(iso: str | None) -> str:
     """An ISO-8601 moment as `2025-01-31 14:05 UTC`."""
+    if iso is None:
+        return ""
     try:
         moment = datetime.datetime.fromisoformat(iso)
-    except (TypeError, ValueError):
-        return iso or ""
+    except ValueError:
+        return iso
     if moment.tzinfo is not None:
         moment = moment.astimezone(datetime.timezone.utc)
     return moment.strftime("%Y-%m-%d %H:%M UTC")
@@ -186,10 +190,14 @@ def is_admin(user: User | None) -> bool:
     return user is not None and user.role_id == ADMIN_ROLE_ID
 
 
+def add_dbid_converter(state: BlueprintSetupState) -> None:
+    state.app.url_map.converters.setdefault("dbid", DatabaseIdConverter)
+
+
 def setup_pages(blueprint: Blueprint) -> None:
     """What every page blueprint has: ids in paths, the body limits and the CSRF check of forms, the page headers,
     and the template context."""
-    blueprint.record_once(lambda state: state.app.url_map.converters.setdefault("dbid", DatabaseIdConverter))
+    blueprint.record_once(add_dbid_converter)
     blueprint.before_request(refuse_oversized_body)
     blueprint.before_request(protect_form)
     blueprint.after_request(page_headers)

@@ -12,7 +12,7 @@ from werkzeug.datastructures import MultiDict
 from ..auth import caller_may_read, row_owner
 from ..db import get_db
 from ..errors import ApiError, NotAuthorized, NotFound
-from ..store.metadata import Field, Table, load_table, load_table_by_id, roles
+from ..store.metadata import ID_FIELD, Field, Table, load_table, load_table_by_id, roles
 from ..query import parse_read
 from ..store.rows import Query, count_rows, get_row, key_options, owned_by, select_rows
 from .pages import current_user, fail, login_required, setup_pages
@@ -35,6 +35,7 @@ def table_for(kind: str, table_id: int, existing_row: bool = False) -> tuple[Tab
     if table is None:
         fail(404, "No such table", f"There is no table with id {table_id}.")
     user = current_user()
+    assert user is not None  # every rows page is login_required
     g.saltapi_role_id = user.role_id  # what the API's caller_may_read() judges by
     try:
         return table, row_owner(table, kind, user, existing_row)
@@ -72,13 +73,13 @@ def input_text(field: Field, value) -> str:
 
 def key_choices(field: Field) -> list[dict] | None:
     """The rows a Key may point to, labelled as the API's `distinct` labels them; None means a box for the id."""
-    if field.type != "Key" or not caller_may_read(field.reftable_name):
+    if field.type != "Key" or not caller_may_read(field.referenced_table):
         return None
     db = get_db()
-    ref_table = load_table(db, field.reftable_name)
-    if count_rows(db, ref_table, Query()) > MAX_OPTIONS:
+    ref_table = load_table(db, field.referenced_table)
+    if ref_table is None or count_rows(db, ref_table, Query()) > MAX_OPTIONS:
         return None
-    summary_field = ref_table.column(field.attributes.get("summary_field") or "id") or ref_table.column("id")
+    summary_field = ref_table.column(field.attributes.get("summary_field") or "id") or ID_FIELD
     return key_options(db, ref_table, summary_field)
 
 
@@ -94,7 +95,8 @@ def form_body(table: Table) -> dict:
 
 def changed_only(table: Table, body: dict, row: dict) -> dict:
     """Only what the user changed: a value re-sent as shown must not change (e.g. a number's spelling)."""
-    return {name: value for name, value in body.items() if (value or "") != input_text(table.column(name), row[name])}
+    fields = {field.name: field for field in table.fields}  # the body's keys, as form_body() made it
+    return {name: value for name, value in body.items() if (value or "") != input_text(fields[name], row[name])}
 
 
 def row_form(table: Table, row_id: int | None, values: dict, status: int = 200, error: str | None = None):

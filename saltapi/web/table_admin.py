@@ -9,7 +9,9 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from ..db import get_db
 from ..store.constraints import add_constraint as create_constraint, describe, drop_constraint
-from ..store.metadata import ADMIN_ROLE_ID, Field, Table, load_table, load_table_by_id, referencing_fields, roles, table_names
+from ..store.metadata import (
+    ADMIN_ROLE_ID, Field, Table, load_table, load_table_by_id, referencing_fields, roles, table_names,
+)  # fmt: skip
 from ..store.tables import (
     DefinitionError, add_field, create_table, drop_table, is_owner_key, row_count, set_table_settings, update_field,
 )  # fmt: skip
@@ -61,6 +63,7 @@ def bound_from_form(field_type: str, key: str, label: str):
     raw = request.form.get(key, "").strip()
     if not raw:
         return None
+    value: int | float
     try:
         if key in LENGTH_BOUNDS:
             value = to_integer(raw)
@@ -106,7 +109,7 @@ def attributes_from_form(field_type: str, existing: Mapping) -> dict:
 def table_list(status: int = 200, error: str | None = None, form: Mapping | None = None):
     db = get_db()
     tables = [load_table(db, name) for name in table_names(db)]
-    listed = [{"table": table, "rows": row_count(db, table.name)} for table in tables]
+    listed = [{"table": table, "rows": row_count(db, table.name)} for table in tables if table is not None]
     page = render_template(
         "saltapi/table/list.html", tables=listed, role_names=roles(db), error=error, form=form or {},
         admin_role=ADMIN_ROLE_ID,
@@ -172,7 +175,8 @@ def table_page(table_id: int):
 def add_constraint(table_id: int):
     table = table_or_404(table_id)
     try:
-        constraint = create_constraint(get_db(), table_id, request.form.get("type"), request.form.getlist("fields"))
+        constraint_type = request.form.get("type", "")
+        constraint = create_constraint(get_db(), table_id, constraint_type, request.form.getlist("fields"))
     except DefinitionError as error:
         return table_view(table, 400, str(error))
     flash(f"Added {describe(constraint.type, constraint.fields)}.", "success")
@@ -224,7 +228,7 @@ def field_form(table: Table, field: Field | None, status: int = 200, error: str 
 def ref_field_names(field: Field) -> list[str]:
     if field.type != "Key":
         return []
-    ref_table = load_table(get_db(), field.reftable_name)
+    ref_table = load_table(get_db(), field.referenced_table)
     return [] if ref_table is None else [column.name for column in ref_table.columns]
 
 
@@ -246,7 +250,7 @@ def form_values(field: Field | None) -> dict:
 
 
 def submitted_values() -> dict:
-    values = request.form.to_dict()
+    values: dict[str, object] = dict(request.form.to_dict())
     values.update({name: is_checked(name) for name in ("required", "is_unique", "include_fts")})
     return values
 

@@ -61,14 +61,14 @@ def create():
 @bp.get("/<dbid:user_id>")
 @admin_required
 def user_page(user_id: int):
-    db = get_db()
+    db, me = get_db(), current_user()
     account = account_or_404(user_id)
     return render_template(
         "saltapi/useradmin/user.html",
         account=account,
         role_names=roles(db),
         new_token=pop_new_token(account.id),
-        is_self=account.id == current_user().id,
+        is_self=me is not None and account.id == me.id,
     )
 
 
