@@ -8,7 +8,8 @@ import sqlite3
 from flask import current_app, g, request, session
 
 from .body import request_body
-from .csrf import FORM_FIELD as CSRF_FIELD, is_valid_csrf_token, new_csrf_token, sent_csrf_token
+from .csrf import FORM_FIELD as CSRF_FIELD
+from .csrf import is_valid_csrf_token, new_csrf_token, sent_csrf_token
 from .db import get_db
 from .errors import BadRequest, CsrfFailed, InvalidToken, NotAuthorized, NotFound, TooManyFailedAttempts
 from .store.login_limits import LoginLimiter

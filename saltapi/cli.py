@@ -18,16 +18,24 @@ from flask import Flask, current_app
 from flask.cli import ScriptInfo
 
 from .csv_io import CsvError, check_import, export_csv, import_csv, parse_csv
-from .store.constraints import add_constraint, describe, drop_constraint
-from .store.connection import DEFAULT_DATABASE, connect, init_db, transaction
 from .db import get_db
 from .demo import demo_lines, reset_demo
 from .fixtures import FixtureError, dump_fixture, fixture_row_count, load_fixture
 from .progress import progress
+from .store.connection import DEFAULT_DATABASE, connect, init_db, transaction
+from .store.constraints import add_constraint, describe, drop_constraint
 from .store.metadata import DefinitionError, Table, load_table, resolve_role, roles, table_names
 from .store.rows import Query, count_rows
 from .store.users import (
-    User, UserError, delete_account, find_user, generate_token, insert_user, list_accounts, remove_token, set_role,
+    User,
+    UserError,
+    delete_account,
+    find_user,
+    generate_token,
+    insert_user,
+    list_accounts,
+    remove_token,
+    set_role,
 )  # fmt: skip
 
 # The `saltapi` console command puts this key into its ScriptInfo: the app is made only once the command has

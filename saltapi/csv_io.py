@@ -11,8 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TextIO
 
-from .store.connection import transaction
 from .errors import ApiError
+from .store.connection import transaction
 from .store.metadata import Table, load_table
 from .store.rows import Query, build_insert, exists, iter_rows, no_such_row
 from .writes import check_references, check_unique, validate_values

@@ -12,10 +12,10 @@ import threading
 from importlib import resources
 from pathlib import Path
 
-from .store.connection import connect, init_db
 from .fixtures import load_fixture
-from .store.snapshots import restore_snapshot, take_snapshot
+from .store.connection import connect, init_db
 from .store.metadata import ADMIN_ROLE_ID, STAFF_ROLE_ID, USER_ROLE_ID, table_names
+from .store.snapshots import restore_snapshot, take_snapshot
 
 log = logging.getLogger(__name__)
 

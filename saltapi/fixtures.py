@@ -6,14 +6,23 @@ import sqlite3
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .store.connection import placeholders, quote_identifier as q, transaction
 from .errors import ApiError
 from .fixture_schema import unknown_keys, unknown_row_keys
-from .store.metadata import (
-    ADMIN_ROLE_ID, BUILT_IN_ROLES, DEFAULT_SETTINGS, USER_ROLE_ID, USERS_SQL_NAME, USERS_TABLE_NAME, Field, load_table,
-    roles, table_names,
-)  # fmt: skip
+from .store.connection import placeholders, transaction
+from .store.connection import quote_identifier as q
 from .store.constraints import dump_constraint
+from .store.metadata import (
+    ADMIN_ROLE_ID,
+    BUILT_IN_ROLES,
+    DEFAULT_SETTINGS,
+    USER_ROLE_ID,
+    USERS_SQL_NAME,
+    USERS_TABLE_NAME,
+    Field,
+    load_table,
+    roles,
+    table_names,
+)  # fmt: skip
 from .store.rows import Query, build_insert, no_such_row, select_rows
 from .store.tables import DefinitionError, TableDefinition, check_name, create_tables, drop_all_tables
 from .store.users import UserError, insert_user, set_fixture_token, set_fixture_token_hash

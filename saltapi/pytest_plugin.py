@@ -26,9 +26,9 @@ from flask.testing import FlaskClient
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from . import create_app
-from .store.connection import connect
 from .db import get_db
 from .fixtures import FixtureError, load_fixture
+from .store.connection import connect
 from .store.snapshots import restore_snapshot, take_snapshot
 from .store.users import find_user, generate_token
 

@@ -3,9 +3,9 @@
 import sqlite3
 from collections.abc import Mapping
 
+from .errors import BadRequest, NotFound
 from .store.connection import transaction
 from .store.constraints import broken_uniques
-from .errors import BadRequest, NotFound
 from .store.metadata import Table, referencing_fields, sql_table_name
 from .store.rows import build_delete, build_insert, build_update, exists, get_row, no_such_row, owned_by
 from .store.types import InvalidValue, parse_value, to_integer

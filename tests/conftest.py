@@ -16,9 +16,9 @@ import pytest
 import requests
 
 from saltapi import create_app
-from saltapi.store.connection import connect, init_db
 from saltapi.db import get_db
 from saltapi.fixtures import dump_fixture, load_fixture
+from saltapi.store.connection import connect, init_db
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_FILE = Path(__file__).with_name("data.json")

@@ -3,8 +3,8 @@
 import pytest
 
 from conftest import TOKENS, bearer
-from saltapi.store.connection import transaction
 from saltapi.db import get_db
+from saltapi.store.connection import transaction
 from saltapi.store.metadata import Field, load_table
 from saltapi.store.tables import TableDefinition, create_tables
 from saltapi.writes import insert_row

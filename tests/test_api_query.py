@@ -12,8 +12,8 @@ from werkzeug.datastructures import MultiDict
 from conftest import TOKENS, bearer
 from saltapi.db import get_db
 from saltapi.fixtures import load_fixture
-from saltapi.store.metadata import load_table
 from saltapi.query import parse_read
+from saltapi.store.metadata import load_table
 from saltapi.store.rows import build_select
 
 ROW_COUNT = 137

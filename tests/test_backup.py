@@ -13,8 +13,8 @@ import requests
 import saltapi.cli
 from conftest import ROOT, assert_one_error_line, running_server
 from saltapi import create_app
-from saltapi.store.connection import connect
 from saltapi.fixtures import load_fixture
+from saltapi.store.connection import connect
 from test_soak import HEADERS, ITEMS, NODES, TABLES, check_file
 
 WRITERS = 4

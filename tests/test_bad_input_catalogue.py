@@ -10,9 +10,9 @@ import pytest
 import requests
 
 from conftest import TOKENS, WebActions, bearer
-from saltapi.store.connection import connect, transaction
 from saltapi.db import get_db
 from saltapi.fixtures import dump_fixture
+from saltapi.store.connection import connect, transaction
 from saltapi.store.metadata import Field
 from saltapi.store.tables import TableDefinition, create_tables
 from saltapi.store.users import delete_account, generate_token, remove_token

@@ -13,9 +13,9 @@ from playwright.sync_api import expect
 
 from conftest import SCREENSHOTS, bearer, load_data, running_server
 from saltapi import create_app
-from saltapi.store.connection import connect
 from saltapi.db import get_db
 from saltapi.fixtures import load_fixture
+from saltapi.store.connection import connect
 
 HTTP_TIMEOUT = 10
 ADMIN_EMAIL, ADMIN_PASSWORD = "boss@example.com", "correct horse battery"

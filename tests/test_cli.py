@@ -14,8 +14,8 @@ from werkzeug.security import generate_password_hash
 
 from conftest import ROOT, TOKENS, assert_one_error_line, bearer
 from saltapi import create_app
-from saltapi.store.connection import connect
 from saltapi.db import get_db
+from saltapi.store.connection import connect
 from saltapi.store.users import check_password
 
 UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")

@@ -4,8 +4,8 @@ API's writes, on the table page and on the command line, and through schema chan
 import pytest
 
 from conftest import TABLE_IDS, TOKENS, bearer
-from saltapi.fixtures import FixtureError, dump_fixture, load_fixture
 from saltapi.db import get_db
+from saltapi.fixtures import FixtureError, dump_fixture, load_fixture
 from saltapi.store.connection import connect, init_db
 from saltapi.store.constraints import add_constraint, drop_constraint, index_name
 from saltapi.store.metadata import DefinitionError, Field, load_table

@@ -11,9 +11,9 @@ import pytest
 from conftest import ROOT, TOKENS, assert_one_error_line, bearer, load_data
 from saltapi import create_app
 from saltapi.csv_io import csv_cell
-from saltapi.store.connection import connect
 from saltapi.db import get_db
 from saltapi.fixtures import dump_fixture, load_fixture
+from saltapi.store.connection import connect
 
 BOOKS_CSV = "id,author,pages,publisher\n1,Herman Melville,967,\n2,Leo Tolstoy,728,1\n"
 ITEMS_CSV = (

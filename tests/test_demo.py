@@ -13,9 +13,9 @@ import requests
 
 from conftest import ROOT, TOKENS, bearer, running_server
 from saltapi import create_app, demo
-from saltapi.store.connection import connect
 from saltapi.demo import DEMO_USERS, PeriodicDemoReset, build_demo_snapshot, reset_demo
 from saltapi.fixtures import dump_fixture, load_fixture
+from saltapi.store.connection import connect
 from saltapi.store.users import check_password
 
 TIMEOUT = 10

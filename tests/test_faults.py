@@ -15,8 +15,8 @@ from conftest import TABLE_IDS, TOKENS, bearer
 from saltapi import create_app
 from saltapi.auth import SESSION_EMAIL, SESSION_USER_ID
 from saltapi.csrf import SESSION_KEY as CSRF_SESSION_KEY
-from saltapi.store.connection import connect
 from saltapi.fixtures import dump_fixture, load_fixture
+from saltapi.store.connection import connect
 from test_soak import check_file
 
 CSRF = "fault-injection-csrf-token"

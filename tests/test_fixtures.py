@@ -9,8 +9,8 @@ import pytest
 
 from conftest import TOKENS, bearer, load_data
 from saltapi import create_app
-from saltapi.store.connection import casefold, connect, init_db
 from saltapi.fixtures import FixtureError, dump_fixture, load_fixture
+from saltapi.store.connection import casefold, connect, init_db
 from saltapi.store.metadata import load_table
 
 

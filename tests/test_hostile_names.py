@@ -6,10 +6,9 @@ from urllib.parse import quote
 import pytest
 
 import saltapi.store.connection
-
 from conftest import TOKENS, bearer
-from saltapi.store.connection import transaction
 from saltapi.db import get_db
+from saltapi.store.connection import transaction
 from saltapi.store.metadata import Field
 from saltapi.store.tables import TableDefinition, create_tables
 

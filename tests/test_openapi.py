@@ -8,8 +8,8 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from conftest import TOKENS, bearer
-from saltapi.store.connection import transaction
 from saltapi.db import get_db
+from saltapi.store.connection import transaction
 from saltapi.store.metadata import Field
 from saltapi.store.tables import TableDefinition, create_tables
 

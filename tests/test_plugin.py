@@ -16,8 +16,8 @@ import pytest
 import requests
 
 from conftest import ROOT
-from saltapi.store.connection import connect
 from saltapi.pytest_plugin import SaltapiInstance
+from saltapi.store.connection import connect
 
 pytest_plugins = ["pytester"]
 

@@ -5,6 +5,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 import requests
+from werkzeug.datastructures import MultiDict
 
 import saltapi.query
 from conftest import running_server
@@ -17,7 +18,6 @@ from saltapi.store.metadata import Field, load_table
 from saltapi.store.rows import build_select
 from saltapi.store.search import drop_search_index, ensure_search_indexes, search_table_name
 from saltapi.store.tables import add_field, delete_field, drop_table, update_field
-from werkzeug.datastructures import MultiDict
 
 TEXTS = [
     ("Straße Über", "Ärger"), ("STRASSE uber", None), ("hello", "world"), ("hel", "lo world"), ('say "hi"', "50%_off"),

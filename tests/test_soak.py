@@ -16,8 +16,8 @@ import pytest
 import requests
 
 from conftest import TOKENS, running_server
-from saltapi.store.connection import connect
 from saltapi.fixtures import load_fixture
+from saltapi.store.connection import connect
 
 pytestmark = pytest.mark.slow
 

@@ -8,9 +8,9 @@ import pytest
 from werkzeug.wsgi import ClosingIterator
 
 import saltapi.store.pool
-from saltapi.store.connection import transaction
 from saltapi.db import get_db
 from saltapi.responses import ROWS_PER_CHUNK, json_array_response
+from saltapi.store.connection import transaction
 
 
 @pytest.mark.parametrize("count", [0, 1, ROWS_PER_CHUNK, ROWS_PER_CHUNK + 1, ROWS_PER_CHUNK * 2 + 3])

@@ -7,10 +7,10 @@ from flask import Flask
 
 from conftest import PASSWORDS, WebActions, bearer, csrf_from
 from saltapi import create_app, init_app
-from saltapi.store.connection import connect, transaction
 from saltapi.db import get_db
-from saltapi.store.login_limits import MAX_FAILURES, WINDOW_SECONDS, LoginLimiter
 from saltapi.startup import prepare
+from saltapi.store.connection import connect, transaction
+from saltapi.store.login_limits import MAX_FAILURES, WINDOW_SECONDS, LoginLimiter
 from saltapi.store.users import find_user
 
 

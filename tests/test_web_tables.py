@@ -8,8 +8,8 @@ import pytest
 
 import saltapi.store.tables
 from conftest import TABLE_IDS, TOKENS, bearer
-from saltapi.store.connection import connect
 from saltapi.db import get_db
+from saltapi.store.connection import connect
 from saltapi.store.metadata import Field
 from saltapi.store.tables import DefinitionError, add_field
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from ..auth import row_owner
 from ..errors import API_PREFIX, NotAuthorized
 from ..limits import BODY_LIMIT, MAX_QUERY_PARAMETERS, QUERY_LIMIT
-from ..store.metadata import PUBLIC_ROLE_ID, USERS_TABLE_NAME, Field, Table, load_table, table_names, users_table
-from ..store.users import User
 from ..query import MAX_SAFE_INTEGER, OPERATORS, PREFIXES, RESERVED_KEYS
+from ..store.metadata import PUBLIC_ROLE_ID, USERS_TABLE_NAME, Field, Table, load_table, table_names, users_table
 from ..store.types import INT64_MAX
+from ..store.users import User
 
 OPENAPI_VERSION = "3.1.1"
 DOCUMENT_VERSION = "1.0.0"

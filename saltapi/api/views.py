@@ -12,13 +12,13 @@ from ..body import refuse_oversized_body, request_body
 from ..db import detach_db, get_db
 from ..errors import NotFound, QueryTooLong, TooManyParameters, is_api_path
 from ..limits import MAX_QUERY_BYTES, MAX_QUERY_PARAMETERS, QUERY_TOO_LONG, TOO_MANY_PARAMETERS
-from ..store.metadata import ID_FIELD, Table, load_table
-from .openapi import build_document, load_tables
 from ..query import parse_filters, parse_read
 from ..responses import json_array_response, json_response
+from ..store.metadata import ID_FIELD, Table, load_table
 from ..store.rows import Query, count_rows, distinct_values, get_row, iter_rows, key_options, owned_by
 from ..store.types import INT64_MAX, INT64_MIN
 from ..writes import delete_row, insert_row, update_row
+from .openapi import build_document, load_tables
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 

@@ -9,7 +9,8 @@ import json
 import sqlite3
 from collections.abc import Mapping, Sequence
 
-from .connection import quote_identifier as q, transaction
+from .connection import quote_identifier as q
+from .connection import transaction
 from .metadata import Constraint, DefinitionError, Field, Table, load_table_by_id
 
 CONSTRAINT_TYPES = ("Index", "Unique")

@@ -3,7 +3,8 @@
 import json
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import dataclass, field as dataclass_field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 ADMIN_ROLE_ID = 1
 STAFF_ROLE_ID = 40

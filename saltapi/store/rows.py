@@ -9,7 +9,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from .connection import placeholders, quote_identifier as q
+from .connection import placeholders
+from .connection import quote_identifier as q
 from .metadata import Field, Table
 from .search import MIN_TERM_LENGTH, phrase, search_column
 from .types import bool_to_json, to_json

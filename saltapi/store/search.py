@@ -13,7 +13,8 @@ to that name can never be another table's index.
 import sqlite3
 from collections.abc import Sequence
 
-from .connection import quote_identifier as q, transaction
+from .connection import quote_identifier as q
+from .connection import transaction
 from .metadata import Field, Table, load_table, table_names
 
 MIN_TERM_LENGTH = 3  # the trigram tokenizer finds nothing shorter

@@ -13,11 +13,21 @@ import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from .connection import quote_identifier as q, transaction
+from .connection import quote_identifier as q
+from .connection import transaction
 from .constraints import check_constraint, drop_field_constraints, insert_constraint, recreate_indexes
 from .metadata import (
-    ADMIN_ROLE_ID, USERS_TABLE_NAME, DefinitionError, Field, Table, load_table, load_table_by_id, referencing_fields, roles,
-    sql_table_name, table_names,
+    ADMIN_ROLE_ID,
+    USERS_TABLE_NAME,
+    DefinitionError,
+    Field,
+    Table,
+    load_table,
+    load_table_by_id,
+    referencing_fields,
+    roles,
+    sql_table_name,
+    table_names,
 )  # fmt: skip
 from .rows import exists, no_such_row
 from .search import create_search_index, drop_search_index, reindex

@@ -81,7 +81,7 @@ def to_date(value) -> str:
     try:
         moment = datetime.datetime.fromisoformat(text)
         if moment.tzinfo is not None:
-            moment = moment.astimezone(datetime.timezone.utc)
+            moment = moment.astimezone(datetime.UTC)
     except (ValueError, OverflowError):
         raise InvalidValue("Must be a date") from None
     return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .connection import Connection, transaction
-from .metadata_cache import note_version
 from .metadata import ADMIN_ROLE_ID, USERS_TABLE_NAME, referencing_fields, roles
+from .metadata_cache import note_version
 from .rows import exists
 
 MIN_FIXTURE_TOKEN_LENGTH = 6
@@ -136,7 +136,7 @@ def insert_user(
 
 def store_token(db: sqlite3.Connection, user_id: int, token_hash: str | None) -> None:
     """Replace the user's token hash (None removes it) inside the caller's transaction."""
-    created_at = None if token_hash is None else datetime.datetime.now(datetime.timezone.utc).isoformat()
+    created_at = None if token_hash is None else datetime.datetime.now(datetime.UTC).isoformat()
     db.execute(
         "UPDATE _sc_users SET api_token_hash = ?, api_token_created_at = ? WHERE id = ?",
         (token_hash, created_at, user_id),

@@ -7,8 +7,15 @@ from ..db import get_db
 from ..store.login_limits import LoginLimiter
 from ..store.metadata import get_setting, roles
 from ..store.users import (
-    MIN_PASSWORD_LENGTH, User, UserError, check_password, create_first_admin, generate_token, get_account,
-    has_users, remove_token,
+    MIN_PASSWORD_LENGTH,
+    User,
+    UserError,
+    check_password,
+    create_first_admin,
+    generate_token,
+    get_account,
+    has_users,
+    remove_token,
 )  # fmt: skip
 from .pages import current_user, login_required, pop_new_token, safe_next, setup_pages, stash_new_token
 

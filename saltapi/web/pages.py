@@ -14,7 +14,8 @@ from werkzeug.routing import IntegerConverter, ValidationError
 
 from ..auth import row_owner, session_user
 from ..body import refuse_oversized_body
-from ..csrf import FORM_FIELD as CSRF_FIELD, csrf_token, is_valid_csrf_token, sent_csrf_token
+from ..csrf import FORM_FIELD as CSRF_FIELD
+from ..csrf import csrf_token, is_valid_csrf_token, sent_csrf_token
 from ..db import get_db
 from ..errors import NotAuthorized
 from ..store.metadata import ADMIN_ROLE_ID, load_table, roles, table_names
@@ -165,7 +166,7 @@ def format_when(iso: str | None) -> str:
     except ValueError:
         return iso
     if moment.tzinfo is not None:
-        moment = moment.astimezone(datetime.timezone.utc)
+        moment = moment.astimezone(datetime.UTC)
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 

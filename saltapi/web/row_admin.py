@@ -12,11 +12,11 @@ from werkzeug.datastructures import MultiDict
 from ..auth import caller_may_read, row_owner
 from ..db import get_db
 from ..errors import ApiError, NotAuthorized, NotFound
-from ..store.metadata import ID_FIELD, Field, Table, load_table, load_table_by_id, roles
 from ..query import parse_read
+from ..store.metadata import ID_FIELD, Field, Table, load_table, load_table_by_id, roles
 from ..store.rows import Query, count_rows, get_row, key_options, owned_by, select_rows
-from .pages import current_user, fail, login_required, setup_pages
 from ..writes import delete_row, insert_row, update_row
+from .pages import current_user, fail, login_required, setup_pages
 
 bp = Blueprint("row_admin", __name__, url_prefix="/table/<dbid:table_id>/rows")
 setup_pages(bp)

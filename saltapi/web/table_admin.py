@@ -8,12 +8,27 @@ from collections.abc import Mapping
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from ..db import get_db
-from ..store.constraints import add_constraint as create_constraint, describe, drop_constraint
+from ..store.constraints import add_constraint as create_constraint
+from ..store.constraints import describe, drop_constraint
 from ..store.metadata import (
-    ADMIN_ROLE_ID, Field, Table, load_table, load_table_by_id, referencing_fields, roles, table_names,
+    ADMIN_ROLE_ID,
+    Field,
+    Table,
+    load_table,
+    load_table_by_id,
+    referencing_fields,
+    roles,
+    table_names,
 )  # fmt: skip
 from ..store.tables import (
-    DefinitionError, add_field, create_table, drop_table, is_owner_key, row_count, set_table_settings, update_field,
+    DefinitionError,
+    add_field,
+    create_table,
+    drop_table,
+    is_owner_key,
+    row_count,
+    set_table_settings,
+    update_field,
 )  # fmt: skip
 from ..store.tables import delete_field as drop_field
 from ..store.types import FIELD_TYPES, InvalidValue, to_float, to_integer

@@ -7,8 +7,15 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from ..db import get_db
 from ..store.metadata import roles
 from ..store.users import (
-    MIN_PASSWORD_LENGTH, UserError, create_account, delete_account, generate_token, get_account, list_accounts,
-    remove_token, set_role,
+    MIN_PASSWORD_LENGTH,
+    UserError,
+    create_account,
+    delete_account,
+    generate_token,
+    get_account,
+    list_accounts,
+    remove_token,
+    set_role,
 )  # fmt: skip
 from .pages import admin_required, current_user, fail, pop_new_token, role_from_form, setup_pages, stash_new_token
 
