@@ -108,6 +108,13 @@ BEGIN UPDATE _sc_metadata_version SET version = version + 1; END;
 CREATE TRIGGER IF NOT EXISTS _sc_config_delete AFTER DELETE ON _sc_config
 BEGIN UPDATE _sc_metadata_version SET version = version + 1; END;
 
+-- Each user's session generation (saltapi/store/sessions.py): every session cookie names the one it was made
+-- under; replacing it (signing out, a new password or role) ends all of them, deleting the user removes it.
+CREATE TABLE IF NOT EXISTS _sc_user_sessions (
+    user_id    INTEGER PRIMARY KEY REFERENCES _sc_users (id) ON DELETE CASCADE,
+    generation INTEGER NOT NULL
+) STRICT;
+
 -- Failed sign-ins, kept in the shared file so that every server process counts the same failures.
 CREATE TABLE IF NOT EXISTS _sc_login_failures (
     key TEXT NOT NULL,

@@ -14,6 +14,7 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, Se
 
 from . import cli, cors, db, health
 from .api import views as api_views
+from .auth import DEFAULT_IDLE_MINUTES, IDLE_MINUTES_SETTING
 from .errors import register_error_handlers
 from .store.connection import DEFAULT_DATABASE
 from .store.login_limits import LoginLimiter
@@ -80,7 +81,8 @@ SESSION_COOKIE_NAME = "connect.sid"  # Saltcorn's (Express's) name; Saltcorn cli
 def init_session(app: Flask) -> None:
     """The session cookie: never readable by scripts, not sent along with other sites' POSTs, Secure over HTTPS.
 
-    HttpOnly is always on; a host app's own SameSite choice and session interface stay. The cookie is called
+    HttpOnly is always on; a host app's own SameSite choice and session interface stay. Sessions unused for
+    SALTAPI_SESSION_IDLE_MINUTES (app config, else the environment; default 8 hours) end. The cookie is called
     `connect.sid`, as Saltcorn's, unless the app has named it: only Flask's default name `session` is replaced.
     """
     if app.config.get("SESSION_COOKIE_NAME") == Flask.default_config["SESSION_COOKIE_NAME"]:
@@ -90,6 +92,13 @@ def init_session(app: Flask) -> None:
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     if type(app.session_interface) is SecureCookieSessionInterface:
         app.session_interface = HttpsAwareSessionInterface()
+    idle = app.config.setdefault(IDLE_MINUTES_SETTING, os.environ.get(IDLE_MINUTES_SETTING, DEFAULT_IDLE_MINUTES))
+    try:
+        app.config[IDLE_MINUTES_SETTING] = float(idle)
+    except ValueError:
+        app.config[IDLE_MINUTES_SETTING] = 0.0
+    if not 0 < app.config[IDLE_MINUTES_SETTING] < float("inf"):
+        raise ValueError(f"{IDLE_MINUTES_SETTING} must be a positive number of minutes, not {idle!r}")
 
 
 def stored_secret_key(database: str) -> str:

@@ -4,6 +4,7 @@ check for writes), and the access decorator of the API routes.
 
 import functools
 import sqlite3
+import time
 
 from flask import current_app, g, request, session
 
@@ -14,12 +15,19 @@ from .db import get_db
 from .errors import BadRequest, CsrfFailed, InvalidToken, NotAuthorized, NotFound, TooManyFailedAttempts
 from .store.login_limits import LoginLimiter
 from .store.metadata import PUBLIC_ROLE_ID, Table, load_table, load_table_by_id
+from .store.connection import transaction
+from .store.sessions import end_sessions, session_account, session_generation
 from .store.users import User, find_user_by_token, prefetch_token_owner, user_from_row
 
 TOKEN_KEY = "access_token"
 UNUSABLE_TOKEN = ""  # stands for a malformed credential: it matches no user, so it fails loudly
 SESSION_USER_ID = "_saltapi_user_id"
 SESSION_EMAIL = "_saltapi_email"
+SESSION_GENERATION = "_saltapi_generation"  # the user's session generation (store/sessions.py) at sign-in
+SESSION_SEEN = "_saltapi_seen"  # when the session was last used (Unix seconds), for the idle expiry
+IDLE_MINUTES_SETTING = "SALTAPI_SESSION_IDLE_MINUTES"
+DEFAULT_IDLE_MINUTES = 8 * 60  # a working day; SALTAPI_SESSION_IDLE_MINUTES changes it
+SEEN_REFRESH_SECONDS = 60  # `seen` is rewritten (a new cookie) at most once a minute
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Unknown tokens from one address: after this many in the window, that address's token requests must wait.
 TOKEN_MAX_FAILURES = 20
@@ -60,29 +68,45 @@ def token_from_body() -> str | None:
     return token if isinstance(token, str) else UNUSABLE_TOKEN
 
 
-def sign_in(user: User) -> None:
-    """Make this browser session `user`'s: a fresh session (nothing from before survives) and a new CSRF token."""
+def sign_in(db: sqlite3.Connection, user: User) -> None:
+    """Make this browser session `user`'s: a fresh session (nothing from before survives), naming the user's
+    current session generation, and a new CSRF token."""
     session.clear()
     session[SESSION_USER_ID] = user.id
     session[SESSION_EMAIL] = user.email
+    session[SESSION_GENERATION] = session_generation(db, user.id)
+    session[SESSION_SEEN] = int(time.time())
     new_csrf_token()
 
 
-def sign_out() -> None:
+def sign_out(db: sqlite3.Connection) -> None:
+    """End this session and, on the server, every other session of its user (a copied cookie included)."""
+    user = session_user(db)
+    if user is not None:
+        with transaction(db):
+            end_sessions(db, user.id)
     session.clear()
+
+
+def idle_seconds() -> float:
+    return float(current_app.config[IDLE_MINUTES_SETTING]) * 60
 
 
 def session_user(db: sqlite3.Connection) -> User | None:
     """The user signed in to this browser session, looked up afresh so a role change or deletion applies at once.
 
-    The email must still match, so a session outlives neither its user nor a database loaded anew.
+    The session ends on the server: it must name the user's current session generation (signing out, a new
+    password or role, deleting the user replace it) and have been used within the idle time. The email must
+    still match too, so a session outlives no database loaded anew.
     """
-    user_id = session.get(SESSION_USER_ID)
-    if not isinstance(user_id, int):
+    user_id, seen, now = session.get(SESSION_USER_ID), session.get(SESSION_SEEN), time.time()
+    if not isinstance(user_id, int) or not isinstance(seen, int) or now - seen > idle_seconds():
         return None
-    row = db.execute("SELECT id, email, role_id FROM _sc_users WHERE id = ?", (user_id,)).fetchone()
-    if row is None or row["email"] != session.get(SESSION_EMAIL):
+    row = session_account(db, user_id)
+    if row is None or row["email"] != session.get(SESSION_EMAIL) or row["generation"] != session.get(SESSION_GENERATION):
         return None
+    if now - seen >= SEEN_REFRESH_SECONDS:
+        session[SESSION_SEEN] = int(now)
     return user_from_row(row)
 
 

@@ -29,12 +29,14 @@ from .store.rows import Query, count_rows
 from .store.users import (
     User,
     UserError,
+    check_new_password,
     delete_account,
     find_user,
     generate_token,
     insert_user,
     list_accounts,
     remove_token,
+    set_password,
     set_role,
 )  # fmt: skip
 
@@ -148,11 +150,26 @@ def create_user_command(email: str, role: str, password: str):
     db = get_db()
     role_id = existing_role(role)
     try:
+        check_new_password(password)
         with transaction(db):
             user = insert_user(db, email, role_id, password=password)
     except UserError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"Created user {user.email} with role {roles(db)[role_id]} (id {user.id}).")
+
+
+@click.command("set-password")
+@click.argument("email")
+@database_command()
+def set_password_command(email: str):
+    """Set a user's password, asked for twice without echo (never on the command line); their sessions end."""
+    user = existing_user(email)
+    password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    try:
+        set_password(get_db(), user.id, password)
+    except UserError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Set the password of {user.email}; their browser sessions are signed out.")
 
 
 @click.command("gen-token")
@@ -477,7 +494,7 @@ def copy_database(database: str, target_path: str) -> int:
 
 COMMANDS = (
     init_db_command, create_user_command, gen_token_command, remove_token_command,
-    list_users_command, set_role_command, delete_user_command, list_tables_command, create_index_command,
+    list_users_command, set_role_command, set_password_command, delete_user_command, list_tables_command, create_index_command,
     drop_index_command, create_unique_command, drop_unique_command,
     load_fixture_command, dump_fixture_command, import_csv_command, export_csv_command, reset_demo_command,
     backup_command,

@@ -105,7 +105,7 @@ def test_init_db_command_calls_init_db(runner, monkeypatch):
      ("60", 60, "editor"), ("admin", 1, "admin"), ("1", 1, "admin"), ("public", 100, "public")],
 )  # fmt: skip
 def test_create_user_with_role_name_or_id(runner, query, fast_hashing, role, role_id, role_name):
-    result = runner.invoke(args=["create-user", "x@y.com", "--role", role, "--password", "pw-1234"])
+    result = runner.invoke(args=["create-user", "x@y.com", "--role", role, "--password", "pw-123456"])
     assert result.exit_code == 0, result.output
     assert result.stdout == f"Created user x@y.com with role {role_name} (id 5).\n"
     assert query("SELECT id, email, role_id, api_token_hash FROM _sc_users WHERE email = 'x@y.com'") == [
@@ -126,13 +126,13 @@ def test_create_user_stores_a_real_password_hash(runner, app, query):
 
 
 def test_create_user_prompts_for_the_password_twice(runner, app, fast_hashing):
-    result = runner.invoke(args=["create-user", "x@y.com", "--role", "staff"], input="first\nsecond\nright\nright\n")
+    result = runner.invoke(args=["create-user", "x@y.com", "--role", "staff"], input="first one\nsecond one\nright one\nright one\n")
     assert result.exit_code == 0, result.output
     assert "do not match" in result.output
-    assert "right" not in result.output  # the prompt hides what is typed
+    assert "right one" not in result.output  # the prompt hides what is typed
     assert result.stdout.endswith("Created user x@y.com with role staff (id 5).\n")
     with app.app_context():
-        assert check_password(get_db(), "x@y.com", "right").email == "x@y.com"
+        assert check_password(get_db(), "x@y.com", "right one").email == "x@y.com"
 
 
 @pytest.mark.parametrize(
@@ -149,7 +149,7 @@ def test_create_user_prompts_for_the_password_twice(runner, app, fast_hashing):
 )
 def test_create_user_errors_are_one_line_and_change_nothing(runner, snapshot, fast_hashing, args, message):
     before = snapshot()
-    result = runner.invoke(args=["create-user", *args, "--password", "pw-1234"])
+    result = runner.invoke(args=["create-user", *args, "--password", "pw-123456"])
     assert_one_error_line(result, message)
     assert snapshot() == before
 
@@ -163,7 +163,7 @@ def test_create_user_needs_a_role(runner, snapshot):
 
 
 def test_created_user_can_get_a_working_token(runner, client, fast_hashing):
-    assert runner.invoke(args=["create-user", "boss@y.com", "--role", "admin", "--password", "pw"]).exit_code == 0
+    assert runner.invoke(args=["create-user", "boss@y.com", "--role", "admin", "--password", "pw-123456"]).exit_code == 0
     token = runner.invoke(args=["gen-token", "boss@y.com"]).stdout.strip()
     assert client.get("/api/users", headers=bearer(token)).json["success"][-1] == {
         "id": 5, "email": "boss@y.com", "role_id": 1,
@@ -444,7 +444,7 @@ def flask_command(*args: str, db: str, check: bool = True) -> subprocess.Complet
 def test_flask_app_commands_end_to_end(tmp_path):
     db = str(tmp_path / "cli" / "saltapi.sqlite")
     assert flask_command("init-db", db=db).stdout == f"Initialized the database at {db}.\n"
-    created = flask_command("create-user", "boss@y.com", "--role", "admin", "--password", "pw-1234", db=db)
+    created = flask_command("create-user", "boss@y.com", "--role", "admin", "--password", "pw-123456", db=db)
     assert created.stdout == "Created user boss@y.com with role admin (id 1).\n"
     token = flask_command("gen-token", "boss@y.com", db=db).stdout.strip()
     assert UUID4.fullmatch(token)

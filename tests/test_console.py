@@ -88,7 +88,8 @@ def test_a_command_needing_a_database_refuses_a_missing_one_and_creates_nothing(
             "remove-token": ["a@b.co"], "set-role": ["a@b.co", "user"], "delete-user": ["a@b.co", "--yes"],
             "import-csv": ["books", __file__], "export-csv": ["books"], "backup": ["copy.sqlite"],
             "create-index": ["books", "author"], "drop-index": ["books", "author"],
-            "create-unique": ["books", "author"], "drop-unique": ["books", "author"]}.get(command, [])  # fmt: skip
+            "create-unique": ["books", "author"], "drop-unique": ["books", "author"],
+            "set-password": ["a@b.co"]}.get(command, [])  # fmt: skip
     result = saltapi(command, *args, cwd=tmp_path)
     missing = tmp_path / "instance" / "saltapi.sqlite"
     assert (result.returncode, result.stdout) == (1, "")

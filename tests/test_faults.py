@@ -6,6 +6,7 @@ The failure is what a failing disk or a locked file looks like to Python: sqlite
 
 import shutil
 import sqlite3
+import time
 from collections.abc import Callable
 
 import pytest
@@ -13,10 +14,12 @@ import pytest
 import saltapi.store.connection
 from conftest import TABLE_IDS, TOKENS, bearer
 from saltapi import create_app
-from saltapi.auth import SESSION_EMAIL, SESSION_USER_ID
+from saltapi.auth import SESSION_EMAIL, SESSION_GENERATION, SESSION_SEEN, SESSION_USER_ID
 from saltapi.csrf import SESSION_KEY as CSRF_SESSION_KEY
+from saltapi.db import get_db
 from saltapi.fixtures import dump_fixture, load_fixture
 from saltapi.store.connection import connect
+from saltapi.store.sessions import session_generation
 from test_soak import check_file
 
 CSRF = "fault-injection-csrf-token"
@@ -96,8 +99,11 @@ def stored(db_path) -> dict:
 def signed_in_client(app):
     """A test client signed in as the admin of tests/data.json (the session as sign-in leaves it)."""
     client = app.test_client()
+    with app.app_context():
+        generation = session_generation(get_db(), 1)
     with client.session_transaction() as session:
         session[SESSION_USER_ID], session[SESSION_EMAIL], session[CSRF_SESSION_KEY] = 1, "admin@foo.com", CSRF
+        session[SESSION_GENERATION], session[SESSION_SEEN] = generation, int(time.time())
     return client
 
 

@@ -16,9 +16,10 @@ from .connection import Connection, transaction
 from .metadata import ADMIN_ROLE_ID, USERS_TABLE_NAME, referencing_fields, roles
 from .metadata_cache import note_version
 from .rows import exists
+from .sessions import end_sessions
 
 MIN_FIXTURE_TOKEN_LENGTH = 6
-MIN_PASSWORD_LENGTH = 8  # for passwords chosen in the web UI; fixtures and the CLI are the operator's business
+MIN_PASSWORD_LENGTH = 8  # for every password chosen in the web UI or the CLI; fixtures are the operator's business
 TOKEN_HASH = re.compile(r"[0-9a-f]{64}")  # what hash_token() stores
 
 
@@ -247,7 +248,22 @@ def set_role(db: sqlite3.Connection, user_id: int, role_id: int) -> None:
             raise UserError(f"There is no role {role_id}")
         if account.role_id == ADMIN_ROLE_ID and role_id != ADMIN_ROLE_ID and not other_admins(db, user_id):
             raise UserError(f"{account.email} is the last admin; make another user admin first")
-        db.execute("UPDATE _sc_users SET role_id = ? WHERE id = ?", (role_id, user_id))
+        if role_id != account.role_id:
+            db.execute("UPDATE _sc_users SET role_id = ? WHERE id = ?", (role_id, user_id))
+            end_sessions(db, user_id)  # whoever holds a session of theirs signs in again, under the new role
+
+
+def set_password(db: sqlite3.Connection, user_id: int, password) -> None:
+    """Give the user a new password and end every session of theirs (a session may be the reason for it).
+
+    :raises UserError: for an unknown user, or a password shorter than MIN_PASSWORD_LENGTH.
+    """
+    check_new_password(password)
+    password_hash = generate_password_hash(password)
+    with transaction(db):
+        if db.execute("UPDATE _sc_users SET password_hash = ? WHERE id = ?", (password_hash, user_id)).rowcount != 1:
+            raise UserError("There is no such user")
+        end_sessions(db, user_id)
 
 
 def delete_account(db: sqlite3.Connection, user_id: int) -> Account:

@@ -16,6 +16,7 @@ from ..store.users import (
     get_account,
     has_users,
     remove_token,
+    set_password,
 )  # fmt: skip
 from .pages import current_user, login_required, pop_new_token, safe_next, setup_pages, stash_new_token
 
@@ -39,6 +40,14 @@ def login_form(status: int = 200, error: str | None = None, email: str = "") -> 
     return render_template("saltapi/auth/login.html", error=error, email=email, next=request.values.get("next")), status
 
 
+def wait_message(wait: int) -> str:
+    minutes = -(-wait // 60)
+    return (
+        "Too many failed sign-ins for this account or from this address."
+        f" Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+    )
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     db = get_db()
@@ -52,12 +61,7 @@ def login():
     keys = limit_keys(email)
     wait = login_limiter().retry_after(db, *keys)
     if wait is not None:
-        minutes = -(-wait // 60)
-        message = (
-            "Too many failed sign-ins for this account or from this address."
-            f" Try again in {minutes} minute{'s' if minutes != 1 else ''}."
-        )
-        body, status = login_form(429, message, email)
+        body, status = login_form(429, wait_message(wait), email)
         return Response(body, status, headers={"Retry-After": str(wait)})
     user = check_password(db, email.strip(), password) if email.strip() else None
     if user is None:
@@ -74,7 +78,7 @@ def signed_in(user: User, response: Response) -> Response:
     The marker is no credential (only the session cookie is) and says nothing a page does not, so scripts may
     read it, as on Saltcorn; it goes where the session cookie goes and is cleared on signing out.
     """
-    sign_in(user)
+    sign_in(get_db(), user)
     app, cookies = current_app, current_app.session_interface
     response.set_cookie(
         LOGGED_IN_COOKIE, "true", secure=cookies.get_cookie_secure(app), samesite=cookies.get_cookie_samesite(app),
@@ -96,7 +100,7 @@ def logout():
         if current_user() is None:
             return redirect(url_for(".login"))
         return render_template("saltapi/auth/logout.html")
-    sign_out()
+    sign_out(get_db())
     flash("You are signed out.", "success")
     response = redirect(url_for(".login"))
     response.delete_cookie(LOGGED_IN_COOKIE, **logged_in_cookie_place())
@@ -132,15 +136,49 @@ def may_have_token(role_id: int) -> bool:
 @bp.get("/settings")
 @login_required
 def settings():
+    return settings_page()
+
+
+def settings_page(status: int = 200, password_error: str | None = None, headers: dict | None = None) -> Response:
     db = get_db()
     account = get_account(db, current_user().id)
-    return render_template(
+    page = render_template(
         "saltapi/auth/settings.html",
         account=account,
         role_names=roles(db),
         token_allowed=may_have_token(account.role_id),
         new_token=pop_new_token(account.id),
+        password_error=password_error,
+        min_length=MIN_PASSWORD_LENGTH,
     )
+    return Response(page, status, headers=headers)
+
+
+@bp.post("/settings")
+@login_required
+def change_password():
+    """A new password for the signed-in user, who must give the current one (a session left open is not enough).
+
+    Wrong current passwords count as failed sign-ins. Every other session of the user ends; this one goes on.
+    """
+    db, user = get_db(), current_user()
+    keys = limit_keys(user.email)
+    wait = login_limiter().retry_after(db, *keys)
+    if wait is not None:
+        return settings_page(429, wait_message(wait), {"Retry-After": str(wait)})
+    if check_password(db, user.email, request.form.get("password", "")) is None:
+        login_limiter().record_failure(db, *keys)
+        return settings_page(400, "The current password is not right.")
+    new_password = request.form.get("new_password", "")
+    if new_password != request.form.get("new_password_again", ""):
+        return settings_page(400, "The two new passwords differ.")
+    try:
+        set_password(db, user.id, new_password)
+    except UserError as error:
+        return settings_page(400, str(error))
+    sign_in(db, user)
+    flash("Your password is changed; your other sessions are signed out.", "success")
+    return redirect(url_for(".settings"))
 
 
 @bp.post("/gen-api-token")

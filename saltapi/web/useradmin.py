@@ -15,6 +15,7 @@ from ..store.users import (
     get_account,
     list_accounts,
     remove_token,
+    set_password,
     set_role,
 )  # fmt: skip
 from .pages import admin_required, current_user, fail, pop_new_token, role_from_form, setup_pages, stash_new_token
@@ -76,6 +77,7 @@ def user_page(user_id: int):
         role_names=roles(db),
         new_token=pop_new_token(account.id),
         is_self=me is not None and account.id == me.id,
+        min_length=MIN_PASSWORD_LENGTH,
     )
 
 
@@ -93,6 +95,25 @@ def change_role(user_id: int):
         flash(str(error), "error")
     else:
         flash(f"{account.email} is now {roles(get_db())[role_id]}.", "success")
+    return redirect(url_for(".user_page", user_id=user_id))
+
+
+@bp.post("/set-password/<dbid:user_id>")
+@admin_required
+def set_user_password(user_id: int):
+    """An admin sets another user's password (theirs they change in their account, giving the current one)."""
+    account = account_or_404(user_id)
+    if account.id == current_user().id:
+        flash("Change your own password in your account settings.", "error")
+    elif request.form.get("password", "") != request.form.get("password_again", ""):
+        flash("The two passwords differ.", "error")
+    else:
+        try:
+            set_password(get_db(), user_id, request.form.get("password", ""))
+        except UserError as error:
+            flash(str(error), "error")
+        else:
+            flash(f"The password of {account.email} is set; their sessions are signed out.", "success")
     return redirect(url_for(".user_page", user_id=user_id))
 
 
