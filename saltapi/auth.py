@@ -13,9 +13,9 @@ from .csrf import FORM_FIELD as CSRF_FIELD
 from .csrf import is_valid_csrf_token, new_csrf_token, sent_csrf_token
 from .db import get_db
 from .errors import BadRequest, CsrfFailed, InvalidToken, NotAuthorized, NotFound, TooManyFailedAttempts
+from .store.connection import transaction
 from .store.login_limits import LoginLimiter
 from .store.metadata import PUBLIC_ROLE_ID, Table, load_table, load_table_by_id
-from .store.connection import transaction
 from .store.sessions import end_sessions, session_account, session_generation
 from .store.users import User, find_user_by_token, prefetch_token_owner, user_from_row
 

@@ -1,6 +1,7 @@
 """Signing in and out (`/auth/...`), the first admin, and the signed-in user's own account page and API token."""
 
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from ..auth import sign_in, sign_out
 from ..db import get_db
@@ -139,9 +140,13 @@ def settings():
     return settings_page()
 
 
-def settings_page(status: int = 200, password_error: str | None = None, headers: dict | None = None) -> Response:
-    db = get_db()
-    account = get_account(db, current_user().id)
+def settings_page(
+    status: int = 200, password_error: str | None = None, headers: dict | None = None
+) -> ResponseReturnValue:
+    db, user = get_db(), current_user()
+    account = None if user is None else get_account(db, user.id)
+    if account is None:  # gone since login_required looked
+        return redirect(url_for(".login"))
     page = render_template(
         "saltapi/auth/settings.html",
         account=account,

@@ -102,8 +102,8 @@ def change_role(user_id: int):
 @admin_required
 def set_user_password(user_id: int):
     """An admin sets another user's password (theirs they change in their account, giving the current one)."""
-    account = account_or_404(user_id)
-    if account.id == current_user().id:
+    account, me = account_or_404(user_id), current_user()
+    if me is not None and account.id == me.id:
         flash("Change your own password in your account settings.", "error")
     elif request.form.get("password", "") != request.form.get("password_again", ""):
         flash("The two passwords differ.", "error")
