@@ -12,7 +12,7 @@ from pathlib import Path
 from flask import Flask, Request, Response, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 
-from . import cli, cors, db, health
+from . import cli, cors, db, health, proxies
 from .api import views as api_views
 from .auth import DEFAULT_IDLE_MINUTES, IDLE_MINUTES_SETTING
 from .errors import register_error_handlers
@@ -68,6 +68,7 @@ def init_app(app: Flask) -> None:
     db.init_app(app)
     register_error_handlers(app, pages.page_for_error)
     cors.init_app(app)
+    proxies.init_app(app)
     app.register_blueprint(api_views.bp)
     app.register_blueprint(health.bp)
     for blueprint in (pages.bp, account.bp, useradmin.bp, table_admin.bp, row_admin.bp, api_docs.bp):

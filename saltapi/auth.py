@@ -14,7 +14,7 @@ from .csrf import is_valid_csrf_token, new_csrf_token, sent_csrf_token
 from .db import get_db
 from .errors import BadRequest, CsrfFailed, InvalidToken, NotAuthorized, NotFound, TooManyFailedAttempts
 from .store.connection import transaction
-from .store.login_limits import LoginLimiter
+from .store.login_limits import LoginLimiter, token_address_key
 from .store.metadata import PUBLIC_ROLE_ID, Table, load_table, load_table_by_id
 from .store.sessions import end_sessions, session_account, session_generation
 from .store.users import User, find_user_by_token, prefetch_token_owner, user_from_row
@@ -29,9 +29,11 @@ IDLE_MINUTES_SETTING = "SALTAPI_SESSION_IDLE_MINUTES"
 DEFAULT_IDLE_MINUTES = 8 * 60  # a working day; SALTAPI_SESSION_IDLE_MINUTES changes it
 SEEN_REFRESH_SECONDS = 60  # `seen` is rewritten (a new cookie) at most once a minute
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# Unknown tokens from one address: after this many in the window, that address's token requests must wait.
-TOKEN_MAX_FAILURES = 20
-TOKEN_WINDOW_SECONDS = 5 * 60
+# Unknown tokens from one address: 20 free in an hour, then that address's unknown tokens wait 1 s, 2 s ... up to
+# 5 minutes after its latest one (429). A correct token is never refused.
+TOKEN_FREE_FAILURES = 20
+TOKEN_MAX_DELAY_SECONDS = 5 * 60
+TOKEN_WINDOW_SECONDS = 60 * 60
 TOKEN_LIMITER_KEY = "saltapi_token_limiter"  # in app.extensions; tests put a limiter with their own clock there
 
 
@@ -122,30 +124,30 @@ def session_csrf_token() -> object:
 def token_limiter() -> LoginLimiter:
     """Counts unknown tokens per address, in the same shared table as failed sign-ins, with its own limits."""
     return current_app.extensions.setdefault(
-        TOKEN_LIMITER_KEY, LoginLimiter(max_failures=TOKEN_MAX_FAILURES, window_seconds=TOKEN_WINDOW_SECONDS)
+        TOKEN_LIMITER_KEY,
+        LoginLimiter(
+            free_failures=TOKEN_FREE_FAILURES, max_delay=TOKEN_MAX_DELAY_SECONDS, window_seconds=TOKEN_WINDOW_SECONDS
+        ),
     )
 
 
-def token_limit_key() -> str:
-    return f"token-address:{request.remote_addr}"
-
-
 def user_from_token(db: sqlite3.Connection, token: str) -> User:
-    """The token's owner. An address that sent too many unknown tokens lately must wait, whatever it sends now,
-    so guessing tokens from one address is slow; a correct token never counts as a failure.
+    """The token's owner. A correct token is always accepted, whatever else came from its address (behind a proxy
+    every client may share one). Unknown ones are counted per address, and an address that sent too many lately
+    gets 429 for its unknown tokens, without a write: guessing from one address is slowed, at no cost to anyone.
 
-    :raises TooManyFailedAttempts: while this address is blocked.
+    :raises TooManyFailedAttempts: for an unknown token while this address must wait.
     :raises InvalidToken: when the token matches no user (counted against the address).
     """
-    limiter, key = token_limiter(), token_limit_key()
+    user = find_user_by_token(db, token)
+    if user is not None:
+        return user
+    limiter, key = token_limiter(), token_address_key(request.remote_addr)
     wait = limiter.retry_after(db, key)
     if wait is not None:
         raise TooManyFailedAttempts(wait)
-    user = find_user_by_token(db, token)
-    if user is None:
-        limiter.record_failure(db, key)
-        raise InvalidToken()
-    return user
+    limiter.record_failure(db, key)
+    raise InvalidToken()
 
 
 def caller_from_request(db: sqlite3.Connection) -> User | None:

@@ -24,6 +24,7 @@ from .fixtures import FixtureError, dump_fixture, fixture_row_count, load_fixtur
 from .progress import progress
 from .store.connection import DEFAULT_DATABASE, connect, init_db, transaction
 from .store.constraints import add_constraint, describe, drop_constraint
+from .store.login_limits import clear_failures
 from .store.metadata import DefinitionError, Table, load_table, resolve_role, roles, table_names
 from .store.rows import Query, count_rows
 from .store.users import (
@@ -170,6 +171,17 @@ def set_password_command(email: str):
     except UserError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"Set the password of {user.email}; their browser sessions are signed out.")
+
+
+@click.command("unlock")
+@click.argument("email", required=False)
+@click.option("--address", help="Only the failures from this client address.")
+@database_command()
+def unlock_command(email: str | None, address: str | None):
+    """Forget failed sign-ins and unknown tokens: all of them, or those of EMAIL and/or an --address."""
+    forgotten = clear_failures(get_db(), email=email, address=address)
+    whose = " ".join(part for part in (email and f"of {email.strip()}", address and f"from {address}") if part)
+    click.echo(f"Forgot {forgotten} failed attempt{'s' if forgotten != 1 else ''}{' ' + whose if whose else ''}.")
 
 
 @click.command("gen-token")
@@ -494,7 +506,8 @@ def copy_database(database: str, target_path: str) -> int:
 
 COMMANDS = (
     init_db_command, create_user_command, gen_token_command, remove_token_command,
-    list_users_command, set_role_command, set_password_command, delete_user_command, list_tables_command, create_index_command,
+    list_users_command, set_role_command, set_password_command, unlock_command, delete_user_command,
+    list_tables_command, create_index_command,
     drop_index_command, create_unique_command, drop_unique_command,
     load_fixture_command, dump_fixture_command, import_csv_command, export_csv_command, reset_demo_command,
     backup_command,

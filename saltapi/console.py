@@ -9,7 +9,7 @@ import os
 import click
 from flask.cli import ScriptInfo
 
-from . import cli, create_app
+from . import cli, create_app, proxies
 from .demo import PeriodicDemoReset, build_demo_snapshot, demo_lines, reset_demo
 from .serve import DEFAULT_THREADS, default_workers, refuse_a_taken_port, serve
 from .startup import prepare
@@ -44,9 +44,12 @@ class PositiveMinutes(click.ParamType):
               help="A throwaway demo: replace everything in the database with the demo data and demo users.")
 @click.option("--demo-reset-minutes", type=PositiveMinutes(), metavar="N", envvar="SALTAPI_DEMO_RESET_MINUTES",
               help="With --demo: reset to the demo data every N minutes ($SALTAPI_DEMO_RESET_MINUTES).")
+@click.option("--trusted-proxies", metavar="ADDRESSES", envvar=proxies.SETTING, default="",
+              help="Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed: addresses or networks,"
+                   " separated by commas ($SALTAPI_TRUSTED_PROXIES; default none).")
 def serve_command(
     host: str, port: int, database: str | None, workers: int, threads: int, no_demo: bool, demo: bool,
-    demo_reset_minutes: float | None,
+    demo_reset_minutes: float | None, trusted_proxies: str,
 ):  # fmt: skip
     """Serve the API and the web UI until stopped (Ctrl+C)."""
     if demo and no_demo:
@@ -57,7 +60,11 @@ def serve_command(
         refuse_a_taken_port(host, port)
     except OSError as error:
         raise click.ClickException(f"Cannot listen on {host}:{port}: {error.strerror}") from None
-    app = create_app({"DATABASE": database} if database else None)
+    config = {proxies.SETTING: trusted_proxies, **({"DATABASE": database} if database else {})}
+    try:
+        app = create_app(config)
+    except ValueError as error:  # a setting that makes no sense: say which, in one line
+        raise click.ClickException(str(error)) from None
     database = app.config["DATABASE"]
     click.echo(f"Database: {cli.database_label(database)}")
     if demo:

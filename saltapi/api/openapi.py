@@ -268,8 +268,8 @@ ERROR_NAMES = {
 LIMIT_ERRORS = {
     414: error_response(f"The query string is over {QUERY_LIMIT}."),
     429: error_response(
-        "Too many tokens that match no user came from the caller's address lately; until the wait is over, any"
-        " request with a token from there gets this answer.",
+        "Too many tokens that match no user came from the caller's address lately; until the wait is over, an"
+        " unknown token from there gets this answer (a correct token is always answered).",
         {"Retry-After": header("How many seconds to wait.")},
     ),
 }

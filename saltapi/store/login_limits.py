@@ -1,59 +1,110 @@
-"""Slowing down guessing: failed sign-ins (per account and address) and unknown API tokens (per address), counted
-across processes."""
+"""Slowing down guessing, counted across processes: failed sign-ins (per address, and per account at an address)
+and unknown API tokens (per address).
 
+A key names who guessed (an address, an account tried from an address), never only what was guessed at, so no
+failure of one client ever blocks another: an account is never locked for everyone. After its free failures, a
+key must wait after each further one, twice as long each time, up to a cap; failures older than the window are
+forgotten. An admin clears the counters with `saltapi unlock`.
+"""
+
+import math
 import sqlite3
 import time
 from collections.abc import Callable
 
-from .connection import placeholders, transaction
+from .connection import transaction
 
-MAX_FAILURES = 10
-WINDOW_SECONDS = 15 * 60
-# Limiters with different windows share one table: nothing younger than the longest window in use is pruned.
-KEEP_SECONDS = WINDOW_SECONDS
+# Every limiter shares one table: nothing younger than the longest window in use is pruned.
+KEEP_SECONDS = 60 * 60
+# Sign-ins: per address and per account at an address, 10 failures free, then 1 s, 2 s, 4 s ... up to 15 minutes.
+FREE_FAILURES = 10
+FIRST_DELAY_SECONDS = 1
+MAX_DELAY_SECONDS = 15 * 60
+
+
+def address_key(address: str | None) -> str:
+    return f"address:{address}"
+
+
+def account_address_key(email: str, address: str | None) -> str:
+    """An account (its email as typed, trimmed and case-folded) tried from one address."""
+    return f"account-address:{email.strip().casefold()}\n{address}"
+
+
+def token_address_key(address: str | None) -> str:
+    return f"token-address:{address}"
 
 
 class LoginLimiter:
-    """Remembers when sign-ins failed; a key with MAX_FAILURES failures in the last WINDOW_SECONDS must wait.
+    """After `free_failures` failures in the last `window_seconds`, a key waits `first_delay` seconds after its
+    latest failure, doubled for each failure beyond, at most `max_delay`.
 
-    Keys are e.g. "account:<email>" and "address:<ip>" (sign-ins) or "token-address:<ip>" (unknown API tokens).
-    The failures live in the database, so every worker process of a server counts the same ones, and a restart
-    forgets nothing. The clock (wall time, which all processes share) is injectable so tests need no sleeping.
+    The failures live in the database, so every worker process counts the same ones and a restart forgets none.
+    The clock (wall time, which all processes share) is injectable so tests need no sleeping.
     """
 
     def __init__(
         self,
+        free_failures: int = FREE_FAILURES,
+        first_delay: float = FIRST_DELAY_SECONDS,
+        max_delay: float = MAX_DELAY_SECONDS,
+        window_seconds: float = KEEP_SECONDS,
         clock: Callable[[], float] = time.time,
-        max_failures: int = MAX_FAILURES,
-        window_seconds: float = WINDOW_SECONDS,
     ):
+        self.free_failures = free_failures
+        self.first_delay = first_delay
+        self.max_delay = max_delay
+        self.window_seconds = min(window_seconds, KEEP_SECONDS)
         self.clock = clock
-        self.max_failures = max_failures
-        self.window_seconds = window_seconds
+
+    def delay(self, failures: int) -> float:
+        """How long a key with this many counted failures waits after the latest one."""
+        if failures < self.free_failures:
+            return 0
+        return min(self.max_delay, self.first_delay * 2 ** min(failures - self.free_failures, 64))
 
     def retry_after(self, db: sqlite3.Connection, *keys: str) -> int | None:
-        """Seconds until any of `keys` may try again, or None when none of them is blocked."""
+        """Whole seconds until every one of `keys` may try again, or None when none of them must wait."""
         now = self.clock()
         waits = []
         for key in keys:
-            counted = db.execute(
-                "SELECT at FROM _sc_login_failures WHERE key = ? AND at > ? ORDER BY at DESC LIMIT ?",
-                (key, now - self.window_seconds, self.max_failures),
-            ).fetchall()
-            if len(counted) >= self.max_failures:
-                # The attempt becomes possible again when the oldest failure that still counts leaves the window.
-                oldest_counted = counted[-1][0]
-                waits.append(max(1, int(oldest_counted + self.window_seconds - now + 0.999)))
+            failures, latest = db.execute(
+                "SELECT count(*), max(at) FROM _sc_login_failures WHERE key = ? AND at > ?",
+                (key, now - self.window_seconds),
+            ).fetchone()
+            wait = (latest or now) + self.delay(failures) - now
+            if failures and wait > 0:
+                waits.append(max(1, math.ceil(wait)))
         return max(waits) if waits else None
 
     def record_failure(self, db: sqlite3.Connection, *keys: str) -> None:
-        """Count a failure against each key; failures that left the window are forgotten on the way."""
+        """Count a failure against each key; failures older than any window are forgotten on the way."""
         now = self.clock()
         with transaction(db):
-            keep = max(self.window_seconds, KEEP_SECONDS)
-            db.execute("DELETE FROM _sc_login_failures WHERE at <= ?", (now - keep,))
+            db.execute("DELETE FROM _sc_login_failures WHERE at <= ?", (now - KEEP_SECONDS,))
             db.executemany("INSERT INTO _sc_login_failures (key, at) VALUES (?, ?)", [(key, now) for key in keys])
 
     def reset(self, db: sqlite3.Connection, *keys: str) -> None:
         with transaction(db):
-            db.execute(f"DELETE FROM _sc_login_failures WHERE key IN ({placeholders(len(keys))})", keys)
+            db.executemany("DELETE FROM _sc_login_failures WHERE key = ?", [(key,) for key in keys])
+
+
+def clear_failures(db: sqlite3.Connection, email: str | None = None, address: str | None = None) -> int:
+    """Forget failures (all of them, or those of an account and/or an address); return how many were forgotten."""
+    conditions, params = [], []
+    if email is not None:
+        prefix = account_address_key(email, "")
+        conditions.append("substr(key, 1, ?) = ?")
+        params += [len(prefix), prefix]
+    if address is not None:
+        suffix = f"\n{address}"
+        address_condition = "(key IN (?, ?) OR substr(key, -?) = ?)"
+        if email is not None:  # that account from that address only
+            conditions = ["key = ?"]
+            params = [account_address_key(email, address)]
+        else:
+            conditions.append(address_condition)
+            params += [address_key(address), token_address_key(address), len(suffix), suffix]
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    with transaction(db):
+        return db.execute(f"DELETE FROM _sc_login_failures{where}", params).rowcount

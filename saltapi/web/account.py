@@ -5,7 +5,7 @@ from flask.typing import ResponseReturnValue
 
 from ..auth import sign_in, sign_out
 from ..db import get_db
-from ..store.login_limits import LoginLimiter
+from ..store.login_limits import LoginLimiter, account_address_key, address_key
 from ..store.metadata import get_setting, roles
 from ..store.users import (
     MIN_PASSWORD_LENGTH,
@@ -33,7 +33,9 @@ def login_limiter() -> LoginLimiter:
 
 
 def limit_keys(email: str) -> tuple[str, str]:
-    return f"account:{email.strip().casefold()}", f"address:{request.remote_addr}"
+    """Who is guessing: this address, and this account from this address (never the account alone, so no
+    failure from elsewhere keeps its owner out)."""
+    return account_address_key(email, request.remote_addr), address_key(request.remote_addr)
 
 
 def login_form(status: int = 200, error: str | None = None, email: str = "") -> tuple[str, int]:
@@ -42,11 +44,10 @@ def login_form(status: int = 200, error: str | None = None, email: str = "") -> 
 
 
 def wait_message(wait: int) -> str:
+    if wait < 60:
+        return f"Too many failed sign-ins from this address. Try again in {wait} second{'s' if wait != 1 else ''}."
     minutes = -(-wait // 60)
-    return (
-        "Too many failed sign-ins for this account or from this address."
-        f" Try again in {minutes} minute{'s' if minutes != 1 else ''}."
-    )
+    return f"Too many failed sign-ins from this address. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
 
 
 @bp.route("/login", methods=["GET", "POST"])
