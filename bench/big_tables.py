@@ -74,7 +74,9 @@ def build_database(path: Path, size: int) -> tuple[float, float, str]:
             drop_search_index(db, "events")
             db.executemany('INSERT INTO "events" ("kind", "score", "label", "note") VALUES (?, ?, ?, ?)', rows)
             inserted = time.perf_counter()
-            create_search_index(db, "events", load_table(db, "events").fields)
+            events = load_table(db, "events")
+            assert events is not None  # made above
+            create_search_index(db, "events", events.fields)
         indexed = time.perf_counter()
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     label = rows[size // 2][2]

@@ -15,11 +15,13 @@ import sqlite3
 import threading
 
 from flask import Flask, abort, g, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 
 RESERVED = {"limit", "offset", "sortBy", "sortDesc", "access_token"}
 PER_REQUEST = os.environ.get("REFERENCE_CONNECT") == "per-request"
 
 app = Flask(__name__)
+assert isinstance(app.json, DefaultJSONProvider)
 app.json.sort_keys = False
 local = threading.local()
 

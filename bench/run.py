@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -197,9 +198,17 @@ def start(name: str, db_path: Path):
 # Load generators
 
 
+def must_match(pattern: str, text: str, whole: bool = False) -> re.Match[str]:
+    """:raises ValueError: when a tool's output does not have the expected line (a changed format fails loudly)."""
+    match = re.fullmatch(pattern, text) if whole else re.search(pattern, text)
+    if match is None:
+        raise ValueError(f"{pattern!r} not found in {text[:200]!r}")
+    return match
+
+
 def parse_duration(text: str) -> float:
     """wrk's '1.23ms' / '850.00us' / '1.02s' in milliseconds."""
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    number, unit = must_match(r"([\d.]+)(us|ms|s|m)", text, whole=True).groups()
     return float(number) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
 
 
@@ -221,7 +230,7 @@ def run_wrk(port: int, method: str, path: str, body, token, seconds: float, conn
         raise RuntimeError(f"wrk on port {port} {method} {path} gave no latencies:\n{output}")
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     return {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "rps": float(must_match(r"Requests/sec:\s+([\d.]+)", output).group(1)),
         "p50": parse_duration(percentiles["50"]),
         "p99": parse_duration(percentiles["99"]),
         "errors": int(errors.group(1)) if errors else 0,
@@ -280,7 +289,7 @@ def compare(args, workdir: Path) -> list[dict]:
     template = workdir / "template.sqlite"
     build_database(template, 100_000)
     names = args.servers
-    results = {case[0]: {name: [] for name in names} for case in CASES}
+    results: dict[str, dict[str, list]] = {case[0]: {name: [] for name in names} for case in CASES}
     with contextlib.ExitStack() as stack:
         ports = {}
         for name in names:
@@ -299,7 +308,7 @@ def compare(args, workdir: Path) -> list[dict]:
 def summarize(case_name: str, names: list[str], runs: dict) -> dict:
     """Medians per server, and each server's ratios to the first (and to the server of its own round)."""
     baseline = runs[names[0]]
-    row = {"case": case_name, "servers": {}}
+    row: dict[str, Any] = {"case": case_name, "servers": {}}
     for name in names:
         row["servers"][name] = {
             **{key: statistics.median(run[key] for run in runs[name]) for key in ("rps", "p50", "p99")},
@@ -376,7 +385,7 @@ def worker_pid(master: int) -> int:
 
 def rss_mb(pid: int) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024
+    return int(must_match(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024
 
 
 def print_report(args, comparison, growth_table, memory) -> None:
