@@ -115,6 +115,15 @@ CREATE TABLE IF NOT EXISTS _sc_user_sessions (
     generation INTEGER NOT NULL
 ) STRICT;
 
+-- A new API token waiting for its one showing (saltapi/store/token_showings.py), sealed with a pad that only the
+-- browser's session holds: neither half alone is the token.
+CREATE TABLE IF NOT EXISTS _sc_token_showings (
+    id         TEXT PRIMARY KEY,
+    user_id    INTEGER NOT NULL REFERENCES _sc_users (id) ON DELETE CASCADE,
+    sealed     TEXT NOT NULL,
+    created_at REAL NOT NULL
+) STRICT;
+
 -- Failed sign-ins, kept in the shared file so that every server process counts the same failures.
 CREATE TABLE IF NOT EXISTS _sc_login_failures (
     key TEXT NOT NULL,

@@ -367,7 +367,11 @@ def dump_fixture_command(file: str | None, with_secrets: bool):
         click.echo(text)
         return
     try:
-        with open(file, "w", encoding="utf-8") as out:
+        # Password and token hashes are for the owner's eyes only, whoever else may read the directory.
+        mode = 0o600 if with_secrets else 0o666
+        with os.fdopen(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "w", encoding="utf-8") as out:
+            if with_secrets:
+                os.fchmod(out.fileno(), 0o600)  # also when the file was there before
             out.write(text + "\n")
     except OSError as error:
         raise click.ClickException(f"Cannot write {file}: {error.strerror}") from None

@@ -1,6 +1,7 @@
 """The SQLite connection: opening it, one transaction per write, identifier quoting, the schema."""
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from importlib import resources
@@ -22,8 +23,22 @@ class Connection(sqlite3.Connection):
     token_owner: tuple | None = None  # (token hash, its _sc_users row or None)
 
 
+def create_private(path: str | Path) -> None:
+    """Make a missing database file readable by its owner only; SQLite gives its -wal and -shm files the same mode.
+
+    It holds password hashes and, for a moment, sealed tokens: no other user of the machine may read it.
+    """
+    if str(path) == ":memory:" or str(path).startswith("file:"):
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+
+
 def connect(path: str | Path) -> Connection:
-    """Open the database in autocommit mode; writes go through `transaction()`."""
+    """Open the database in autocommit mode (creating it private); writes go through `transaction()`."""
+    create_private(path)
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, factory=Connection)
     db.row_factory = sqlite3.Row
     db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")

@@ -20,6 +20,7 @@ from ..db import get_db
 from ..errors import NotAuthorized
 from ..store.metadata import ADMIN_ROLE_ID, load_table, roles, table_names
 from ..store.rows import Query, count_rows, owned_by
+from ..store.token_showings import keep_for_showing, take_for_showing
 from ..store.types import INT64_MAX
 from ..store.users import User, has_users
 
@@ -209,14 +210,15 @@ setup_pages(bp)
 
 
 def stash_new_token(user_id: int, token: str) -> None:
-    """Keep a new token for the next page only: it is shown once, right after it was made."""
-    session[NEW_TOKEN_KEY] = {"user_id": user_id, "token": token}
+    """Keep a new token for the next page only: it is shown once, right after it was made. The session cookie
+    (signed, not encrypted) gets only the key to it (store/token_showings.py), never the token."""
+    session[NEW_TOKEN_KEY] = {"user_id": user_id, **keep_for_showing(get_db(), user_id, token)}
 
 
 def pop_new_token(user_id: int) -> str | None:
-    stashed = session.pop(NEW_TOKEN_KEY, None)
-    if isinstance(stashed, dict) and stashed.get("user_id") == user_id:
-        return stashed.get("token")
+    kept = session.pop(NEW_TOKEN_KEY, None)
+    if isinstance(kept, dict) and kept.get("user_id") == user_id:
+        return take_for_showing(get_db(), user_id, kept)
     return None
 
 
