@@ -1,4 +1,4 @@
-"""saltapi: Saltcorn's table-data REST API on one SQLite file.
+"""saltapi: Saltcorn's table-data REST API on one SQLite file or a PostgreSQL database.
 
 `create_app()` builds a standalone app; `init_app(app)` mounts saltapi on a host Flask app.
 """
@@ -16,7 +16,7 @@ from . import cli, cors, db, health, proxies
 from .api import views as api_views
 from .auth import DEFAULT_IDLE_MINUTES, IDLE_MINUTES_SETTING
 from .errors import register_error_handlers
-from .store.connection import DEFAULT_DATABASE
+from .store.connection import DEFAULT_DATABASE, is_postgres, postgres
 from .store.login_limits import LoginLimiter
 from .web import account, api_docs, pages, row_admin, table_admin, useradmin
 
@@ -60,9 +60,11 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 def init_app(app: Flask) -> None:
     app.config.setdefault("DATABASE", os.environ.get("SALTAPI_DB") or DEFAULT_DATABASE)
-    Path(app.config["DATABASE"]).parent.mkdir(parents=True, exist_ok=True)
+    database = app.config["DATABASE"]
+    if not is_postgres(database):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
     if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = os.environ.get("SALTAPI_SECRET_KEY") or stored_secret_key(app.config["DATABASE"])
+        app.config["SECRET_KEY"] = os.environ.get("SALTAPI_SECRET_KEY") or stored_secret_key(database)
     app.extensions["saltapi"] = SaltapiState()
     init_session(app)
     db.init_app(app)
@@ -105,9 +107,13 @@ def init_session(app: Flask) -> None:
 def stored_secret_key(database: str) -> str:
     """The session secret kept beside the database, made on first use, readable by its owner only.
 
+    On PostgreSQL it is kept in the database, so every process on every machine signs sessions alike.
+
     The key is written to a private temporary file and then linked into place, so no process ever reads a
     half-written key and a start that dies midway leaves no empty one behind; the first link wins.
     """
+    if is_postgres(database):
+        return postgres().stored_secret_key(database)
     path = Path(f"{database}.secret")
     if not path.exists():
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")

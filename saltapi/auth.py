@@ -3,7 +3,6 @@ check for writes), and the access decorator of the API routes.
 """
 
 import functools
-import sqlite3
 import time
 
 from flask import current_app, g, request, session
@@ -13,7 +12,7 @@ from .csrf import FORM_FIELD as CSRF_FIELD
 from .csrf import is_valid_csrf_token, new_csrf_token, sent_csrf_token
 from .db import get_db
 from .errors import BadRequest, CsrfFailed, InvalidToken, NotAuthorized, NotFound, TooManyFailedAttempts
-from .store.connection import transaction
+from .store.connection import Connection, transaction
 from .store.login_limits import LoginLimiter, token_address_key
 from .store.metadata import PUBLIC_ROLE_ID, Table, load_table, load_table_by_id
 from .store.sessions import end_sessions, session_account, session_generation
@@ -70,7 +69,7 @@ def token_from_body() -> str | None:
     return token if isinstance(token, str) else UNUSABLE_TOKEN
 
 
-def sign_in(db: sqlite3.Connection, user: User) -> None:
+def sign_in(db: Connection, user: User) -> None:
     """Make this browser session `user`'s: a fresh session (nothing from before survives), naming the user's
     current session generation, and a new CSRF token."""
     session.clear()
@@ -81,7 +80,7 @@ def sign_in(db: sqlite3.Connection, user: User) -> None:
     new_csrf_token()
 
 
-def sign_out(db: sqlite3.Connection) -> None:
+def sign_out(db: Connection) -> None:
     """End this session and, on the server, every other session of its user (a copied cookie included)."""
     user = session_user(db)
     if user is not None:
@@ -94,7 +93,7 @@ def idle_seconds() -> float:
     return float(current_app.config[IDLE_MINUTES_SETTING]) * 60
 
 
-def session_user(db: sqlite3.Connection) -> User | None:
+def session_user(db: Connection) -> User | None:
     """The user signed in to this browser session, looked up afresh so a role change or deletion applies at once.
 
     The session ends on the server: it must name the user's current session generation (signing out, a new
@@ -131,7 +130,7 @@ def token_limiter() -> LoginLimiter:
     )
 
 
-def user_from_token(db: sqlite3.Connection, token: str) -> User:
+def user_from_token(db: Connection, token: str) -> User:
     """The token's owner. A correct token is always accepted, whatever else came from its address (behind a proxy
     every client may share one). Unknown ones are counted per address, and an address that sent too many lately
     gets 429 for its unknown tokens, without a write: guessing from one address is slowed, at no cost to anyone.
@@ -150,7 +149,7 @@ def user_from_token(db: sqlite3.Connection, token: str) -> User:
     raise InvalidToken()
 
 
-def caller_from_request(db: sqlite3.Connection) -> User | None:
+def caller_from_request(db: Connection) -> User | None:
     """The user behind the request's credentials, or None for the public (docs/api.md §3).
 
     A token, when sent, alone decides; else the signed-in browser session does, and a write it authenticates
@@ -182,7 +181,7 @@ def caller_may_read(table_name: str) -> bool:
     return table is not None and g.saltapi_role_id <= table.min_role_read
 
 
-def resolve_table(db: sqlite3.Connection, table_name: str, numeric_id: bool) -> Table:
+def resolve_table(db: Connection, table_name: str, numeric_id: bool) -> Table:
     """:raises NotFound: when no table has that name (or, where `numeric_id` allows, that id)."""
     table = load_table(db, table_name)
     # Names never start with a digit, so digits can only be an id; one past 64 bits names nothing (and SQLite

@@ -9,9 +9,7 @@ import functools
 import io
 import json
 import os
-import sqlite3
 import tempfile
-from urllib.parse import urlsplit
 
 import click
 from flask import Flask, current_app
@@ -22,7 +20,16 @@ from .db import get_db
 from .demo import demo_lines, reset_demo
 from .fixtures import FixtureError, dump_fixture, fixture_row_count, load_fixture
 from .progress import progress
-from .store.connection import DEFAULT_DATABASE, connect, init_db, transaction
+from .store import sqlite
+from .store.connection import (
+    DEFAULT_DATABASE,
+    database_label,
+    init_db,
+    is_database_url,
+    is_postgres,
+    postgres,
+    transaction,
+)  # fmt: skip
 from .store.constraints import add_constraint, describe, drop_constraint
 from .store.login_limits import clear_failures
 from .store.metadata import DefinitionError, Table, load_table, resolve_role, roles, table_names
@@ -44,22 +51,6 @@ from .store.users import (
 # The `saltapi` console command puts this key into its ScriptInfo: the app is made only once the command has
 # chosen its database, so a wrong --db never leaves a directory or a secret file behind.
 CHOSEN_DATABASE = "saltapi_database"
-
-
-def is_database_url(database: str) -> bool:
-    """`postgresql://...` and the like name a server, not a file."""
-    return "://" in database
-
-
-def database_label(database: str) -> str:
-    """The database as a person should see it: a file's absolute path, a URL without its password."""
-    if not is_database_url(database):
-        return os.path.abspath(database)
-    parts = urlsplit(database)
-    if parts.password is None:
-        return database
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return parts._replace(netloc=netloc).geturl()
 
 
 def refuse_missing(database: str) -> None:
@@ -446,66 +437,40 @@ def reset_demo_command():
         click.echo(line)
 
 
-BACKUP_PAGES_PER_STEP = 1024
-
-
 @click.command("backup")
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--force", is_flag=True, help="Replace PATH if it exists.")
 @database_command()
 def backup_command(path: str, force: bool):
     """Copy the database to PATH while the server keeps running: the copy is the database as it was when the
-    command started."""
+    command started (on PostgreSQL, a pg_dump archive)."""
     database = current_app.config["DATABASE"]
+    postgres_url = is_postgres(database)
     if os.path.lexists(path) and not force:
         raise click.ClickException(f"{path} exists; add --force to replace it")
-    if os.path.exists(path) and os.path.samefile(path, database):
+    if not postgres_url and os.path.exists(path) and os.path.samefile(path, database):
         raise click.ClickException(f"{path} is the database itself")
     directory = os.path.dirname(os.path.abspath(path))
     try:
-        handle, partial = tempfile.mkstemp(prefix=".backup-", suffix=".sqlite", dir=directory)
+        handle, partial = tempfile.mkstemp(prefix=".backup-", suffix=".partial", dir=directory)
     except OSError as error:
         raise click.ClickException(f"Cannot write {path}: {error.strerror}") from None
     os.close(handle)
+    shown = database_label(database)
     try:
-        pages = copy_database(database, partial)
+        if postgres_url:
+            how = postgres().backup(database, partial)
+        else:
+            pages = sqlite.backup(database, partial, functools.partial(progress, "Backing up", unit="pages"))
+            how = f"{pages} pages"
         os.replace(partial, path)
-    except (sqlite3.Error, OSError) as error:
-        raise click.ClickException(f"Cannot back up {database} to {path}: {error}") from None
+    except (RuntimeError, OSError) as error:
+        raise click.ClickException(f"Cannot back up {shown} to {path}: {error}") from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.remove(partial)
     size = os.path.getsize(path)
-    click.echo(f"Backed up {database} to {path} ({pages} pages, {size:,} bytes).")
-
-
-def copy_database(database: str, target_path: str) -> int:
-    """Copy with SQLite's backup API in steps (a progress bar for big files), all from one read snapshot.
-
-    A backup in steps restarts whenever another connection writes, so under steady writes it might never end;
-    holding a read transaction on the source for the whole copy pins one snapshot (WAL lets writers go on), so
-    the copy is consistent and finishes. Returns the number of pages copied.
-    """
-    source = connect(database)
-    target = sqlite3.connect(target_path)
-    try:
-        source.execute("BEGIN")
-        total = source.execute("PRAGMA page_count").fetchone()[0]  # starts the read transaction
-        with progress("Backing up", total, unit="pages") as step:
-            done = [0]
-
-            def copied(status: int, remaining: int, pages: int) -> None:
-                step(pages - remaining - done[0])
-                done[0] = pages - remaining
-
-            source.backup(target, pages=BACKUP_PAGES_PER_STEP, progress=copied)
-        source.execute("ROLLBACK")
-        # The copy must not depend on a -wal file beside it: a single file, whatever the source's journal mode.
-        target.execute("PRAGMA journal_mode = DELETE")
-        return total
-    finally:
-        target.close()
-        source.close()
+    click.echo(f"Backed up {shown} to {path} ({how}, {size:,} bytes).")
 
 
 COMMANDS = (

@@ -6,15 +6,14 @@ value, so an empty String is exported as an empty cell and comes back as null.
 
 import csv
 import io
-import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TextIO
 
 from .errors import ApiError
-from .store.connection import transaction
+from .store.connection import INTEGRITY_ERRORS, Connection, defer_foreign_keys, transaction
 from .store.metadata import Table, load_table
-from .store.rows import Query, build_insert, exists, iter_rows, no_such_row
+from .store.rows import Query, exists, insert, iter_rows, no_such_row
 from .writes import check_references, check_unique, validate_values
 
 
@@ -59,7 +58,7 @@ def parse_csv(text: str) -> CsvFile:
     return CsvFile(header=header, records=rows)
 
 
-def check_import(db: sqlite3.Connection, table_name: str, parsed: CsvFile) -> Table:
+def check_import(db: Connection, table_name: str, parsed: CsvFile) -> Table:
     """The table a file goes into, once its header fits.
 
     :raises CsvError: when there is no such table, it cannot be written, or the header does not fit it.
@@ -99,7 +98,7 @@ def record_values(header: CsvRecord, record: CsvRecord) -> dict:
 
 
 def import_csv(
-    db: sqlite3.Connection,
+    db: Connection,
     table_name: str,
     parsed: CsvFile,
     progress: Callable[[int], None] = lambda n: None,
@@ -119,16 +118,16 @@ def import_csv(
     later: list[tuple[int, str, int]] = []  # (line, field, referenced id)
     try:
         with transaction(db):
-            db.execute("PRAGMA defer_foreign_keys = ON")
+            defer_foreign_keys(db)
             for record in parsed.records:
                 try:
                     values = validate_values(table, record_values(parsed.header, record))
                     check_unique(db, table, values)
                     check_references(db, table, without(values, own_keys))
-                    row_id = db.execute(*build_insert(table, values)).lastrowid
+                    row_id = insert(db, table, values)
                 except ApiError as error:
                     raise CsvError(f"line {record.line}: {error.message}") from None
-                except sqlite3.IntegrityError:  # a constraint the checks above did not foresee; never SQLite's text
+                except INTEGRITY_ERRORS:  # a constraint the checks above did not foresee; never the engine's text
                     raise CsvError(f"line {record.line}: the row breaks a constraint of the table") from None
                 later += [
                     (record.line, name, values[name]) for name in own_keys if values.get(name) not in (None, row_id)
@@ -167,7 +166,7 @@ def csv_cell(value, safe: bool = False) -> str:
 
 
 def export_csv(
-    db: sqlite3.Connection,
+    db: Connection,
     table_name: str,
     out: TextIO,
     safe: bool = False,

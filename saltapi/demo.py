@@ -7,13 +7,12 @@ sequences come back exactly as on a fresh start.
 
 import json
 import logging
-import sqlite3
 import threading
 from importlib import resources
 from pathlib import Path
 
 from .fixtures import load_fixture
-from .store.connection import connect, init_db
+from .store.connection import Connection, connect, database_label, init_db
 from .store.metadata import ADMIN_ROLE_ID, STAFF_ROLE_ID, USER_ROLE_ID, table_names
 from .store.snapshots import restore_snapshot, take_snapshot
 
@@ -40,7 +39,7 @@ def demo_data() -> dict:
     return {**demo_tables(), "users": [dict(user) for user in DEMO_USERS]}
 
 
-def build_demo_snapshot() -> sqlite3.Connection:
+def build_demo_snapshot() -> Connection:
     """A fresh demo instance, in memory (password hashing is slow on purpose: build it once, restore it often)."""
     db = connect(":memory:")
     try:
@@ -51,7 +50,7 @@ def build_demo_snapshot() -> sqlite3.Connection:
         db.close()
 
 
-def reset_demo(database: str | Path, snapshot: sqlite3.Connection | None = None) -> list[str]:
+def reset_demo(database: str | Path, snapshot: Connection | None = None) -> list[str]:
     """Make the database a fresh demo instance (creating the file if needed); return its table names.
 
     Safe while a server uses the file. Pass a snapshot from build_demo_snapshot() to skip rebuilding it.
@@ -59,7 +58,7 @@ def reset_demo(database: str | Path, snapshot: sqlite3.Connection | None = None)
     db = connect(database)
     try:
         restore_snapshot(snapshot or build_demo_snapshot(), db)
-        init_db(db)  # a new file becomes WAL like any other; an existing one already is
+        init_db(db)  # a new SQLite file becomes WAL like any other; an existing one already is
         return table_names(db)
     finally:
         db.close()
@@ -67,7 +66,7 @@ def reset_demo(database: str | Path, snapshot: sqlite3.Connection | None = None)
 
 def demo_lines(database: str | Path, tables: list[str]) -> list[str]:
     """What the console says about a demo instance: what it holds and how to sign in."""
-    lines = [f"Demo instance in {database}, tables: {', '.join(tables)}. Everything in it can be reset."]
+    lines = [f"Demo instance in {database_label(str(database))}, tables: {', '.join(tables)}. Everything in it can be reset."]
     lines.append("Demo users (their passwords and API tokens are public: never use them for real data):")
     for user in DEMO_USERS:
         lines.append(f"    {user['email']:<18}  password {user['password']:<20}  API token {user['api_token']}")
@@ -77,7 +76,7 @@ def demo_lines(database: str | Path, tables: list[str]) -> list[str]:
 class PeriodicDemoReset:
     """Resets a database to the demo every `interval` seconds, in a daemon thread of the serving process."""
 
-    def __init__(self, database: str | Path, interval: float, snapshot: sqlite3.Connection | None = None):
+    def __init__(self, database: str | Path, interval: float, snapshot: Connection | None = None):
         if interval <= 0:
             raise ValueError("The interval between demo resets must be positive")
         self.database = database

@@ -2,7 +2,6 @@
 
 import functools
 import logging
-import sqlite3
 from collections.abc import Callable
 
 from flask import Flask, Response, request
@@ -10,8 +9,10 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from .limits import BODY_TOO_LARGE
 from .responses import json_response
+from .store.connection import INTEGRITY_ERRORS, OPERATIONAL_ERRORS, is_unavailable
 
 API_PREFIX = "/api"
+CONSTRAINT_MESSAGE = "The change breaks a constraint of the table"
 log = logging.getLogger(__name__)
 
 
@@ -123,19 +124,15 @@ def with_headers(response: Response, headers: dict[str, str]) -> Response:
     return response
 
 
-def handle_integrity_error(error: sqlite3.IntegrityError) -> Response:
-    """A constraint the pre-checks did not foresee: say so plainly, never with SQLite's own text."""
+def handle_integrity_error(error: Exception) -> Response:
+    """A constraint the pre-checks did not foresee: say so plainly, never with the database's own text."""
     log.warning("integrity error not caught by validation: %s", error)
-    return json_error("The change breaks a constraint of the table", 400)
+    return json_error(CONSTRAINT_MESSAGE, 400)
 
 
-# SQLite's words for a database that cannot be used right now, as opposed to a bug in a statement.
-UNAVAILABLE_MESSAGES = ("database is locked", "disk i/o error", "database or disk is full", "unable to open database")
-
-
-def handle_operational_error(error: sqlite3.OperationalError):
-    """The disk or the lock failed, not the request: a 503 the client may retry; anything else is a bug."""
-    if not is_api_path(request.path) or not str(error).lower().startswith(UNAVAILABLE_MESSAGES):
+def handle_operational_error(error: Exception):
+    """The disk, the lock or the server failed, not the request: a 503 the client may retry; else it is a bug."""
+    if not is_api_path(request.path) or not is_unavailable(error):
         return handle_unexpected_error(error)
     log.error("database unavailable on %s %s: %s", request.method, request.path, error)
     return json_error("The database is unavailable right now; try again", 503, {"Retry-After": "1"})
@@ -152,6 +149,8 @@ def register_error_handlers(app: Flask, render_page: PageError | None = None) ->
     """JSON errors under /api/; `render_page(status, message)` makes the error pages everywhere else."""
     app.register_error_handler(ApiError, functools.partial(handle_api_error, render_page))
     app.register_error_handler(HTTPException, functools.partial(handle_http_exception, render_page))
-    app.register_error_handler(sqlite3.IntegrityError, handle_integrity_error)
-    app.register_error_handler(sqlite3.OperationalError, handle_operational_error)
+    for error_class in INTEGRITY_ERRORS:
+        app.register_error_handler(error_class, handle_integrity_error)
+    for error_class in OPERATIONAL_ERRORS:
+        app.register_error_handler(error_class, handle_operational_error)
     app.register_error_handler(Exception, handle_unexpected_error)

@@ -2,14 +2,19 @@
 
 import json
 import re
-import sqlite3
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from .errors import ApiError
 from .fixture_schema import unknown_keys, unknown_row_keys
-from .store.connection import placeholders, transaction
-from .store.connection import quote_identifier as q
+from .store.connection import (
+    INTEGRITY_ERRORS,
+    Connection,
+    dangling_key,
+    defer_foreign_keys,
+    placeholders,
+    transaction,
+)  # fmt: skip
 from .store.constraints import dump_constraint
 from .store.metadata import (
     ADMIN_ROLE_ID,
@@ -23,7 +28,7 @@ from .store.metadata import (
     roles,
     table_names,
 )  # fmt: skip
-from .store.rows import Query, build_insert, no_such_row, select_rows
+from .store.rows import Query, insert, no_such_row, select_rows
 from .store.tables import DefinitionError, TableDefinition, check_name, create_tables, drop_all_tables
 from .store.users import UserError, insert_user, set_fixture_token, set_fixture_token_hash
 from .writes import check_unique, validate_values
@@ -131,7 +136,7 @@ def list_of(data: Mapping, key: str) -> list:
     return value
 
 
-def load_roles(db: sqlite3.Connection, raw_roles: list) -> None:
+def load_roles(db: Connection, raw_roles: list) -> None:
     for raw in raw_roles:
         role_id = raw.get("id") if isinstance(raw, Mapping) else None
         if not isinstance(role_id, int) or isinstance(role_id, bool) or not isinstance(raw.get("role"), str):
@@ -145,11 +150,11 @@ def load_roles(db: sqlite3.Connection, raw_roles: list) -> None:
                 "INSERT INTO _sc_roles (id, role) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET role = excluded.role",
                 (raw["id"], raw["role"]),
             )
-        except sqlite3.IntegrityError:
+        except INTEGRITY_ERRORS:
             raise FixtureError(f"Two roles cannot both be called {raw['role']}") from None
 
 
-def load_settings(db: sqlite3.Connection, raw_settings) -> None:
+def load_settings(db: Connection, raw_settings) -> None:
     """Every setting saltapi knows is the minimum role for something, so each value must be a role id.
 
     load_fixture has already refused keys that are no setting (docs/fixture.schema.json lists them).
@@ -166,7 +171,7 @@ def load_settings(db: sqlite3.Connection, raw_settings) -> None:
         )
 
 
-def clear_instance(db: sqlite3.Connection) -> None:
+def clear_instance(db: Connection) -> None:
     """Drop every table, user, added role and setting, inside the caller's transaction."""
     drop_all_tables(db)
     db.execute("DELETE FROM _sc_users")
@@ -174,7 +179,7 @@ def clear_instance(db: sqlite3.Connection) -> None:
     db.execute(f"DELETE FROM _sc_config WHERE key IN ({placeholders(len(DEFAULT_SETTINGS))})", list(DEFAULT_SETTINGS))
 
 
-def load_users(db: sqlite3.Connection, raw_users: list) -> None:
+def load_users(db: Connection, raw_users: list) -> None:
     role_ids = roles(db)
     for raw in raw_users:
         if not isinstance(raw, Mapping) or not isinstance(raw.get("email"), str):
@@ -202,7 +207,7 @@ def load_users(db: sqlite3.Connection, raw_users: list) -> None:
             raise FixtureError(f"User {email}: {error}") from None
 
 
-def load_rows(db: sqlite3.Connection, table_name: str, raw_rows: list, progress: Callable[[int], None]) -> None:
+def load_rows(db: Connection, table_name: str, raw_rows: list, progress: Callable[[int], None]) -> None:
     table = load_table(db, table_name)
     assert table is not None  # created by the same load
     for index, raw in enumerate(raw_rows, start=1):
@@ -216,20 +221,17 @@ def load_rows(db: sqlite3.Connection, table_name: str, raw_rows: list, progress:
             check_unique(db, table, values)
         except ApiError as error:
             raise FixtureError(f"{where}: {error.message}") from None
-        db.execute(*build_insert(table, values))
+        insert(db, table, values)
         progress(1)
 
 
-def check_foreign_keys(db: sqlite3.Connection) -> None:
+def check_foreign_keys(db: Connection) -> None:
     """With every row in, name the first Key value that points nowhere."""
-    for table_name, rowid, parent, fk_index in db.execute("PRAGMA foreign_key_check").fetchall():
-        column = db.execute(
-            "SELECT \"from\" FROM pragma_foreign_key_list(?) WHERE id = ?", (table_name, fk_index)
-        ).fetchone()[0]
-        # By `id`, the row's real rowid (INTEGER PRIMARY KEY): a field may be called rowid and hide the name.
-        value = db.execute(f"SELECT {q(column)} FROM {q(table_name)} WHERE {q('id')} = ?", (rowid,)).fetchone()[0]
+    dangling = dangling_key(db)
+    if dangling is not None:
+        table_name, row_id, column, parent, value = dangling
         parent = USERS_TABLE_NAME if parent == USERS_SQL_NAME else parent
-        raise FixtureError(f"Table {table_name}, row id {rowid}: {column}: {no_such_row(parent, value)}")
+        raise FixtureError(f"Table {table_name}, row id {row_id}: {column}: {no_such_row(parent, value)}")
 
 
 def fixture_row_count(data: Mapping) -> int:
@@ -240,7 +242,7 @@ def fixture_row_count(data: Mapping) -> int:
     return sum(len(t.get("rows") or []) for t in tables if isinstance(t, Mapping) and isinstance(t.get("rows"), list))
 
 
-def check_fixture_keys(db: sqlite3.Connection, data) -> None:
+def check_fixture_keys(db: Connection, data) -> None:
     """Refuse a fixture that is no object, or has a key the format does not have, before anything is loaded.
 
     :raises FixtureError: naming the first unknown key, where it is, and the closest known key.
@@ -253,7 +255,7 @@ def check_fixture_keys(db: sqlite3.Connection, data) -> None:
 
 
 def load_fixture(
-    db: sqlite3.Connection, data, replace: bool = False, progress: Callable[[int], None] = lambda n: None
+    db: Connection, data, replace: bool = False, progress: Callable[[int], None] = lambda n: None
 ) -> dict[str, int]:
     """Load a fixture in one transaction and say how much it held.
 
@@ -264,7 +266,7 @@ def load_fixture(
     """
     check_fixture_keys(db, data)
     with transaction(db):
-        db.execute("PRAGMA defer_foreign_keys = ON")
+        defer_foreign_keys(db)
         if replace:
             clear_instance(db)
         load_roles(db, list_of(data, "roles"))
@@ -301,7 +303,7 @@ def dump_field(field: Field) -> dict:
 
 
 def dump_fixture(
-    db: sqlite3.Connection, with_secrets: bool = False, progress: Callable[[int], None] = lambda n: None
+    db: Connection, with_secrets: bool = False, progress: Callable[[int], None] = lambda n: None
 ) -> dict:
     """The whole instance in fixture form; password and token hashes only `with_secrets`; `progress` is told
     each table's row count as it is read."""

@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import secrets
-import sqlite3
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,7 +27,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from . import create_app
 from .db import get_db
 from .fixtures import FixtureError, load_fixture
-from .store.connection import connect
+from .store.connection import Connection, connect
 from .store.snapshots import restore_snapshot, take_snapshot
 from .store.users import find_user, generate_token
 
@@ -104,7 +103,7 @@ class SaltapiInstance:
             db.close()
 
 
-def issue_tokens(db: sqlite3.Connection, data: Mapping) -> dict[str, str]:
+def issue_tokens(db: Connection, data: Mapping) -> dict[str, str]:
     """Email (lower case) -> plain API token: the fixture's own, or a new one for users it gave none."""
     tokens = {}
     for raw in data.get("users", []):

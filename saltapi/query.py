@@ -2,13 +2,13 @@
 
 import datetime
 import re
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from werkzeug.datastructures import MultiDict
 
 from .errors import BadRequest
+from .store.connection import Connection
 from .store.metadata import Field, Table, load_table, sql_table_name
 from .store.rows import Condition, Dereference, Filters, FullText, Query, Summary
 from .store.search import search_index
@@ -168,7 +168,7 @@ def column_type(table: Table, name: str) -> str | None:
     return None if column is None else column.type
 
 
-def summary_of(db: sqlite3.Connection, column: Field, can_read: CanRead) -> tuple[Summary, Field] | None:
+def summary_of(db: Connection, column: Field, can_read: CanRead) -> tuple[Summary, Field] | None:
     """The summary a Key column shows, when it has one and the caller may read the referenced table."""
     summary_name = column.attributes.get("summary_field")
     if column.type != "Key" or not summary_name or not can_read(column.referenced_table):
@@ -180,7 +180,7 @@ def summary_of(db: sqlite3.Connection, column: Field, can_read: CanRead) -> tupl
     return Summary(column.name, sql_table_name(column.referenced_table), summary_field.name), summary_field
 
 
-def full_text(db: sqlite3.Connection, table: Table, term: str, can_read: CanRead) -> FullText:
+def full_text(db: Connection, table: Table, term: str, can_read: CanRead) -> FullText:
     """`_fts=term`: the String fields, plus the summaries of Key fields marked `include_fts`."""
     summaries = []
     for column in table.fields:
@@ -188,10 +188,10 @@ def full_text(db: sqlite3.Connection, table: Table, term: str, can_read: CanRead
         if found is not None:
             summaries.append(found[0])
     strings = tuple(column.name for column in table.fields if column.type == "String")
-    return FullText(term.casefold(), strings, tuple(summaries), search_index(table))
+    return FullText(term.casefold(), strings, tuple(summaries), search_index(db, table))
 
 
-def dereferences(db: sqlite3.Connection, table: Table, names: list[str], can_read: CanRead) -> tuple:
+def dereferences(db: Connection, table: Table, names: list[str], can_read: CanRead) -> tuple:
     """The summaries `dereference` asks for; one whose key a real field already has is left out (data wins)."""
     found = []
     for name in dict.fromkeys(names):
@@ -202,7 +202,7 @@ def dereferences(db: sqlite3.Connection, table: Table, names: list[str], can_rea
     return tuple(found)
 
 
-def parse_filters(db: sqlite3.Connection, table: Table, args: MultiDict, can_read: CanRead) -> tuple:
+def parse_filters(db: Connection, table: Table, args: MultiDict, can_read: CanRead) -> tuple:
     """:raises BadRequest: naming every filter value that cannot be converted."""
     tabulator = bool(args.get("tabulator_pagination_format"))
     parser = FilterParser(table, approximate=bool(args.get("approximate")), any_of={}, each=[], errors=[])
@@ -211,7 +211,7 @@ def parse_filters(db: sqlite3.Connection, table: Table, args: MultiDict, can_rea
             parser.add(key, args.getlist(key))
     if parser.errors:
         raise BadRequest(", ".join(parser.errors))
-    search = search_index(table)  # it holds the String fields; `[ilike]` on a number stays a scan
+    search = search_index(db, table)  # it holds the String fields; `[ilike]` on a number stays a scan
     groups = tuple(
         tuple(replace(c, search=search) if c.op == "contains" and column_type(table, c.column) == "String" else c
               for c in group)
@@ -230,7 +230,7 @@ def parse_order(table: Table, args: MultiDict) -> tuple[str, bool]:
     return (column.name if column else "id"), descending
 
 
-def parse_read(db: sqlite3.Connection, table: Table, args: MultiDict, can_read: CanRead, scope: Filters = ()) -> Read:
+def parse_read(db: Connection, table: Table, args: MultiDict, can_read: CanRead, scope: Filters = ()) -> Read:
     """The whole query string of `GET /api/<table>`, within the rows `scope` keeps (the caller's own, docs/api.md §7a).
 
     :raises BadRequest: for invalid limit, offset, page or size, and for filter values that cannot be converted.

@@ -1,6 +1,5 @@
 """What `python app.py` does before serving: create and seed a new database, and tell how to sign in."""
 
-import os
 import shlex
 import shutil
 import sys
@@ -12,6 +11,7 @@ from .cli import database_label
 from .db import get_db
 from .demo import demo_tables
 from .fixtures import load_fixture
+from .store.connection import is_new
 from .store.metadata import table_names
 from .store.users import has_users
 
@@ -44,13 +44,14 @@ def prepare(app: Flask, demo: bool, server_url: str = "") -> list[str]:
     """
     database = app.config["DATABASE"]
     lines = []
-    if not os.path.exists(database):
+    if is_new(database):
         with app.app_context():
-            get_db()  # creates the file and its schema
+            get_db()  # creates the file (or, on PostgreSQL, connects) and the schema
+        shown = database_label(database)
         if demo:
-            lines.append(f"Created {database} with the demo tables: {', '.join(load_demo(app))}.")
+            lines.append(f"Created {shown} with the demo tables: {', '.join(load_demo(app))}.")
         else:
-            lines.append(f"Created {database} (empty).")
+            lines.append(f"Created {shown} (empty).")
     with app.app_context():
         if not has_users(get_db()):
             # The commands run in another shell, maybe in another directory: name the file absolutely, quoted

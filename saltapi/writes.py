@@ -1,13 +1,14 @@
 """Validated writes of rows: each insert, update or delete is checked in full and runs as one transaction."""
 
-import sqlite3
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 
-from .errors import BadRequest, NotFound
-from .store.connection import transaction
+from .errors import CONSTRAINT_MESSAGE, BadRequest, NotFound
+from .store.connection import Connection, transaction
 from .store.constraints import broken_uniques
-from .store.metadata import Table, referencing_fields, sql_table_name
-from .store.rows import build_delete, build_insert, build_update, exists, get_row, no_such_row, owned_by
+from .store.errors import ConstraintViolation
+from .store.metadata import ID_FIELD, Field, Table, referencing_fields, sql_table_name
+from .store.rows import build_delete, build_update, exists, get_row, insert, owned_by
 from .store.types import InvalidValue, parse_value, to_integer
 
 
@@ -64,16 +65,54 @@ def read_body_id(raw, row_id: int | None) -> int | None:
     return None
 
 
-def check_unique(db: sqlite3.Connection, table: Table, values: Mapping, row_id: int | None = None) -> None:
+def duplicate_message(field: Field) -> str:
+    return f"Duplicate value for unique field: {field.label}"
+
+
+def missing_reference_message(field: Field, value) -> str:
+    return f"{field.name}: No {field.reftable_name} row with id {value}"
+
+
+def referenced_message(ref_table: str, ref_field: str) -> str:
+    return f"Cannot delete: referenced by {ref_table}.{ref_field}"
+
+
+@contextlib.contextmanager
+def violations_refused(db: Connection, table: Table) -> Iterator[None]:
+    """A constraint the pre-checks did not see broken (another program wrote to the table in between) is refused
+    with the same message the pre-check gives, naming the field.
+
+    :raises BadRequest: for a ConstraintViolation of the block.
+    """
+    try:
+        yield
+    except ConstraintViolation as violation:
+        raise BadRequest(violation_message(db, table, violation)) from None
+
+
+def violation_message(db: Connection, table: Table, violation: ConstraintViolation) -> str:
+    column = table.column(violation.column) if violation.table == table.sql_name and violation.column else None
+    if violation.kind == "unique" and column is not None:
+        return duplicate_message(column)
+    if violation.kind == "foreign_key" and column is not None and column.type == "Key":
+        return missing_reference_message(column, violation.value)
+    if violation.kind == "foreign_key" and violation.table is not None and violation.table != table.sql_name:
+        referring = [field for ref_table, field in referencing_fields(db, table.name) if ref_table == violation.table]
+        if referring:
+            return referenced_message(violation.table, referring[0])
+    return CONSTRAINT_MESSAGE
+
+
+def check_unique(db: Connection, table: Table, values: Mapping, row_id: int | None = None) -> None:
     """:raises BadRequest: naming each unique field (the id included) whose new value another row has, and the
     fields of each Unique constraint whose values together another row has."""
     errors = []
     if row_id is None and values.get("id") is not None and exists(db, table.sql_name, "id", values["id"]):
-        errors.append("Duplicate value for unique field: ID")
+        errors.append(duplicate_message(ID_FIELD))
     for field in table.fields:
         value = values.get(field.name)
         if field.is_unique and value is not None and exists(db, table.sql_name, field.name, value, exclude_id=row_id):
-            errors.append(f"Duplicate value for unique field: {field.label}")
+            errors.append(duplicate_message(field))
     for names in broken_uniques(db, table, values, row_id):
         labels = ", ".join(column.label for column in map(table.column, names) if column is not None)
         errors.append(f"Duplicate values for fields unique together: {labels}")
@@ -81,7 +120,7 @@ def check_unique(db: sqlite3.Connection, table: Table, values: Mapping, row_id: 
         raise BadRequest(", ".join(errors))
 
 
-def check_references(db: sqlite3.Connection, table: Table, values: Mapping, row_id: int | None = None) -> None:
+def check_references(db: Connection, table: Table, values: Mapping, row_id: int | None = None) -> None:
     """:raises BadRequest: naming each Key value that refers to no row (a row may refer to itself)."""
     errors = []
     own_id = values.get("id", row_id)
@@ -91,15 +130,16 @@ def check_references(db: sqlite3.Connection, table: Table, values: Mapping, row_
             continue
         refers_to_itself = field.reftable_name == table.name and value == own_id
         if not refers_to_itself and not exists(db, sql_table_name(field.referenced_table), "id", value):
-            errors.append(f"{field.name}: {no_such_row(field.referenced_table, value)}")
+            errors.append(missing_reference_message(field, value))
     if errors:
         raise BadRequest(", ".join(errors))
 
 
-def check_constraints(db: sqlite3.Connection, table: Table, values: Mapping, row_id: int | None = None) -> None:
+def check_constraints(db: Connection, table: Table, values: Mapping, row_id: int | None = None) -> None:
     """Check unique and Key constraints before writing, to name the field at fault in plain words.
 
-    Runs inside the write's transaction, which holds the write lock, so nothing changes in between.
+    Runs inside the write's transaction, which holds the write lock (SQLite's, or PostgreSQL's advisory lock that
+    every saltapi writer takes), so no other saltapi write comes in between.
     """
     check_unique(db, table, values, row_id)
     check_references(db, table, values, row_id)
@@ -118,21 +158,19 @@ def check_owner(table: Table, values: Mapping, owner: int | None, inserting: boo
         raise BadRequest("Not authorized")
 
 
-def insert_row(db: sqlite3.Connection, table: Table, body: Mapping, owner: int | None = None) -> int:
+def insert_row(db: Connection, table: Table, body: Mapping, owner: int | None = None) -> int:
     """Insert a row from a request body and return its id; `owner` is the user id an owner-only caller inserts as.
 
     :raises BadRequest: when the body, the ownership rule or a constraint says no.
     """
     values = validate_values(table, body)
     check_owner(table, values, owner, inserting=True)
-    with transaction(db):
+    with violations_refused(db, table), transaction(db):
         check_constraints(db, table, values)
-        row_id = db.execute(*build_insert(table, values)).lastrowid
-    assert row_id is not None  # an INSERT sets it
-    return row_id
+        return insert(db, table, values)
 
 
-def update_row(db: sqlite3.Connection, table: Table, row_id: int, body: Mapping, owner: int | None = None) -> None:
+def update_row(db: Connection, table: Table, row_id: int, body: Mapping, owner: int | None = None) -> None:
     """Change only the fields the body names; an owner-only caller (`owner`: their user id) only in their rows.
 
     :raises BadRequest: when the body, the ownership rule or a constraint says no.
@@ -141,7 +179,7 @@ def update_row(db: sqlite3.Connection, table: Table, row_id: int, body: Mapping,
     values = validate_values(table, body, row_id)
     check_owner(table, values, owner, inserting=False)
     mine = owned_by(table, owner)
-    with transaction(db):
+    with violations_refused(db, table), transaction(db):
         if get_row(db, table, row_id, mine) is None:
             raise NotFound()
         check_constraints(db, table, values, row_id)
@@ -149,19 +187,19 @@ def update_row(db: sqlite3.Connection, table: Table, row_id: int, body: Mapping,
             raise NotFound()  # the row left `owner` in between (an engine that lets writers interleave)
 
 
-def delete_row(db: sqlite3.Connection, table: Table, row_id: int, owner: int | None = None) -> None:
+def delete_row(db: Connection, table: Table, row_id: int, owner: int | None = None) -> None:
     """Delete a row; an owner-only caller (`owner`: their user id) only one of their own.
 
     :raises NotFound: when there is no row `row_id` (that is `owner`'s).
     :raises BadRequest: while another row refers to it (a row referring only to itself may go).
     """
     mine = owned_by(table, owner)
-    with transaction(db):
+    with violations_refused(db, table), transaction(db):
         if get_row(db, table, row_id, mine) is None:
             raise NotFound()
         for ref_table, ref_field in referencing_fields(db, table.name):
             exclude_id = row_id if ref_table == table.name else None
             if exists(db, ref_table, ref_field, row_id, exclude_id=exclude_id):
-                raise BadRequest(f"Cannot delete: referenced by {ref_table}.{ref_field}")
+                raise BadRequest(referenced_message(ref_table, ref_field))
         if db.execute(*build_delete(table, row_id, mine)).rowcount == 0:
             raise NotFound()  # as in update_row

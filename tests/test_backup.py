@@ -10,12 +10,15 @@ import threading
 import pytest
 import requests
 
-import saltapi.cli
+import saltapi.store.sqlite
 from conftest import ROOT, assert_one_error_line, running_server
 from saltapi import create_app
 from saltapi.fixtures import load_fixture
 from saltapi.store.connection import connect
 from test_soak import HEADERS, ITEMS, NODES, TABLES, check_file
+
+# SQLite's online backup API and its file; PostgreSQL's backup is pg_dump (tests/test_postgres.py).
+pytestmark = pytest.mark.sqlite_only
 
 WRITERS = 4
 FILLER_ROWS = 3000
@@ -66,7 +69,7 @@ def wait_for(condition, what: str) -> None:
 def test_a_backup_taken_under_writes_is_consistent_and_serves(db_path, tmp_path, monkeypatch):
     add_filled_tables(db_path)
     # One page per step: the copy takes hundreds of steps while the writers go on committing.
-    monkeypatch.setattr(saltapi.cli, "BACKUP_PAGES_PER_STEP", 1)
+    monkeypatch.setattr(saltapi.store.sqlite, "BACKUP_PAGES_PER_STEP", 1)
     backup = tmp_path / "backup.sqlite"
     writers = [SequentialWriter(number) for number in range(WRITERS)]
     stop = threading.Event()

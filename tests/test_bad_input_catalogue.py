@@ -562,9 +562,8 @@ def test_probing_what_the_caller_may_not_read_tells_nothing(client, reviews, tem
 def test_distinct_of_a_key_into_an_unreadable_table_does_not_change_with_its_rows(client, reviews, loaded_db, who):
     headers = {} if who == "public" else bearer(TOKENS["user"])
     before = client.get("/api/reviews/distinct/patient", headers=headers).json
-    with loaded_db:
-        loaded_db.execute("INSERT INTO patients (name) VALUES ('Someone new')")
-        loaded_db.execute("UPDATE patients SET name = 'Renamed' WHERE id = 1")
+    loaded_db.execute("INSERT INTO patients (name) VALUES ('Someone new')")  # autocommit: each one commits
+    loaded_db.execute("UPDATE patients SET name = 'Renamed' WHERE id = 1")
     assert client.get("/api/reviews/distinct/patient", headers=headers).json == before == {
         "success": [{"label": "", "value": ""}]
     }

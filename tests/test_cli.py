@@ -12,7 +12,7 @@ import uuid
 import pytest
 from werkzeug.security import generate_password_hash
 
-from conftest import ROOT, TOKENS, assert_one_error_line, bearer
+from conftest import ROOT, TOKENS, assert_one_error_line, bearer, stored_bytes
 from saltapi import create_app
 from saltapi.db import get_db
 from saltapi.store.connection import connect
@@ -198,7 +198,7 @@ def test_gen_token_replaces_the_old_token(runner, client, db_path):
     assert client.get("/api/patients", headers=bearer(new)).status_code == 200
     # Other users keep theirs.
     assert client.get("/api/patients", headers=bearer(TOKENS["admin"])).status_code == 200
-    stored = b"".join(p.read_bytes() for p in db_path.parent.iterdir() if p.name.startswith(db_path.name))
+    stored = stored_bytes(db_path)
     assert new.encode() not in stored and old.encode() not in stored
 
 

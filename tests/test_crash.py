@@ -18,7 +18,8 @@ import pytest
 from conftest import LiveServer
 from test_soak import Writer, add_tables, check_file, run_writers, stored_rows, totals
 
-pytestmark = pytest.mark.slow
+# kill -9 and then SQLite's file on disk: what WAL and synchronous=FULL promise.
+pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]
 
 KILLS = int(os.environ.get("SALTAPI_CRASH_KILLS", "10"))
 CLIENT_THREADS = 16

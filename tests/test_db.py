@@ -4,7 +4,11 @@ import sqlite3
 
 import pytest
 
+import saltapi.store.sqlite
 from saltapi.store.connection import connect, quote_identifier, transaction
+
+# SQLite's connection settings (PRAGMAs, WAL) and its transaction statements.
+pytestmark = pytest.mark.sqlite_only
 
 
 def test_every_connection_enforces_keys_and_waits_for_locks(db_path):
@@ -39,7 +43,7 @@ def test_quote_identifier(name, quoted):
     assert quote_identifier(name) == quoted
 
 
-class FailingCommit(sqlite3.Connection):
+class FailingCommit(saltapi.store.sqlite.Connection):
     def execute(self, sql, *args):
         if sql == "COMMIT":
             raise sqlite3.OperationalError("disk I/O error")

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-import saltapi.store.connection
+import saltapi.store.sqlite
 from conftest import TABLE_IDS, TOKENS, bearer
 from saltapi import create_app
 from saltapi.auth import SESSION_EMAIL, SESSION_GENERATION, SESSION_SEEN, SESSION_USER_ID
@@ -21,6 +21,9 @@ from saltapi.fixtures import dump_fixture, load_fixture
 from saltapi.store.connection import connect
 from saltapi.store.sessions import session_generation
 from test_soak import check_file
+
+# Injects sqlite3 errors into the SQLite connection's calls.
+pytestmark = pytest.mark.sqlite_only
 
 CSRF = "fault-injection-csrf-token"
 
@@ -59,7 +62,7 @@ class FaultyCursor(sqlite3.Cursor):
         return super().execute(sql, parameters)
 
 
-class FaultyConnection(saltapi.store.connection.Connection):
+class FaultyConnection(saltapi.store.sqlite.Connection):
     """saltapi's connection, with every statement counted (and one of them failing) by FAULTS."""
 
     def execute(self, sql, parameters=(), /):
@@ -81,7 +84,7 @@ class FaultyConnection(saltapi.store.connection.Connection):
 @pytest.fixture(autouse=True)
 def faulty_connections(monkeypatch):
     """Every connection saltapi opens during the test can be made to fail."""
-    monkeypatch.setattr(saltapi.store.connection, "Connection", FaultyConnection)
+    monkeypatch.setattr(saltapi.store.sqlite, "Connection", FaultyConnection)
     FAULTS.disarm()
     yield
     FAULTS.disarm()

@@ -4,13 +4,13 @@ The server is shared by the whole session, so tests that write make their own ro
 rows; `patients` and `publisher` are listed whole, so a row added there is removed by the same test.
 """
 
-import sqlite3
 import uuid
 
 import pytest
 import requests
 
 from conftest import TOKENS, bearer
+from saltapi.store.connection import connect
 
 TIMEOUT = 10
 KIRK = {"id": 1, "name": "Kirk Douglas", "favbook": 1, "parent": None}
@@ -43,8 +43,8 @@ def insert_book(server, **values) -> int:
 
 
 def table_id(server, name: str) -> int:
-    """The table's numeric id, read straight from the server's database file."""
-    db = sqlite3.connect(f"file:{server.db_path}?mode=ro", uri=True)
+    """The table's numeric id, read straight from the server's database."""
+    db = connect(server.db_path)
     try:
         return db.execute("SELECT id FROM _sc_tables WHERE name = ?", (name,)).fetchone()[0]
     finally:

@@ -8,7 +8,6 @@ plain users (role 80).
 
 import concurrent.futures
 import json
-import shutil
 import threading
 import urllib.parse
 import warnings
@@ -21,8 +20,17 @@ with warnings.catch_warnings():  # as in test_pysaltcorn.py: pysaltcorn imports 
     warnings.filterwarnings("ignore", message="'cgi' is deprecated", category=DeprecationWarning)
     from pysaltcorn import SaltcornAuthError, SaltcornClient, SaltcornTransportError
 
-from conftest import PASSWORDS, TOKENS, WebActions, bearer, csrf_from, running_server
-from saltapi import create_app
+from conftest import (
+    PASSWORDS,
+    TOKENS,
+    WebActions,
+    bearer,
+    checkpoint,
+    copy_database,
+    csrf_from,
+    drop_database,
+    running_server,
+)  # fmt: skip
 from saltapi.db import get_db
 from saltapi.fixtures import FixtureError, dump_fixture, load_fixture
 from saltapi.store.connection import connect
@@ -86,23 +94,22 @@ def visible(role: str, rows: list[dict]) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def owned_template(template_db, tmp_path_factory):
-    path = tmp_path_factory.mktemp("owned") / "owned.sqlite"
-    shutil.copyfile(template_db, path)
-    app = create_app({"TESTING": True, "DATABASE": str(path), "SECRET_KEY": "test"})
-    with app.app_context():
-        load_fixture(get_db(), OWNED)
-    db = connect(path)
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    db.close()
-    return path
+    database = copy_database(template_db, tmp_path_factory.mktemp("owned") / "owned.sqlite")
+    db = connect(database)
+    try:
+        load_fixture(db, OWNED)
+    finally:
+        db.close()
+    checkpoint(database)
+    return database
 
 
 @pytest.fixture
 def db_path(owned_template, tmp_path):
     """Overrides conftest's: this module's tests start from tests/data.json plus OWNED."""
-    path = tmp_path / "saltapi.sqlite"
-    shutil.copyfile(owned_template, path)
-    return path
+    database = copy_database(owned_template, tmp_path / "saltapi.sqlite")
+    yield database
+    drop_database(database)
 
 
 def send(client, method: str, url: str, role: str, place: str = "header", body: dict | None = None, **query):
@@ -577,8 +584,8 @@ def test_the_public_document_has_no_owned_table(client):
 def owned_server(owned_template, tmp_path_factory):
     """A server of its own on a copy of this module's data; the tests below put back what they change."""
     directory = tmp_path_factory.mktemp("owned-live")
-    shutil.copyfile(owned_template, directory / "owned.sqlite")
-    with running_server(directory / "owned.sqlite", directory / "server.log") as server:
+    database = copy_database(owned_template, directory / "owned.sqlite")
+    with running_server(database, directory / "server.log") as server:
         yield server
 
 
@@ -665,8 +672,8 @@ def race(url: str, who: str, ids: list[int], start: threading.Barrier) -> list[t
 def test_two_users_racing_never_touch_each_others_rows(owned_template, tmp_path):
     """Two users, two threads each, go over the same rows at once; whatever the interleaving, each reaches only
     their own rows: every answer and the final table are as if they had taken turns."""
-    shutil.copyfile(owned_template, tmp_path / "race.sqlite")
-    with running_server(tmp_path / "race.sqlite", tmp_path / "server.log") as server:
+    database = copy_database(owned_template, tmp_path / "race.sqlite")
+    with running_server(database, tmp_path / "server.log") as server:
         owners = {}
         for index in range(RACE_ROWS):
             owner = OWNER if index % 2 else OTHER
@@ -682,7 +689,7 @@ def test_two_users_racing_never_touch_each_others_rows(owned_template, tmp_path)
         with concurrent.futures.ThreadPoolExecutor(len(orders)) as pool:
             futures = {key: pool.submit(race, server.url, key[0], order, start) for key, order in orders.items()}
             answers = {key: future.result() for key, future in futures.items()}
-        rows = {row["id"]: row for row in rows_of(tmp_path / "race.sqlite", "tickets")}
+        rows = {row["id"]: row for row in rows_of(database, "tickets")}
 
     for (who, _), their_answers in answers.items():
         for row_id, action, status in their_answers:

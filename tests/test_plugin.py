@@ -19,6 +19,9 @@ from conftest import ROOT
 from saltapi.pytest_plugin import SaltapiInstance
 from saltapi.store.connection import connect
 
+# The pytest plugin serves fixtures from SQLite files of its own.
+pytestmark = pytest.mark.sqlite_only
+
 pytest_plugins = ["pytester"]
 
 RUN_SECONDS = 90

@@ -7,6 +7,9 @@ import pytest
 import saltapi.store.pool
 from saltapi.db import get_db
 
+# SQLite's one-connection-per-thread pool; PostgreSQL's is psycopg_pool's.
+pytestmark = pytest.mark.sqlite_only
+
 
 @pytest.fixture
 def opened(monkeypatch) -> list:

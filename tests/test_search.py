@@ -88,7 +88,7 @@ def test_answers_are_the_same_with_and_without_the_index(search_app, monkeypatch
     assert [row["id"] for row in with_index["_fts=hel lo"]["success"]] == [4]
     assert [row["id"] for row in with_index["_fts=σίσυφος"]["success"]] == [6]
     assert [row["id"] for row in with_index["_fts=fine"]["success"]] == [10]
-    monkeypatch.setattr(saltapi.query, "search_index", lambda table: None)  # every read a scan
+    monkeypatch.setattr(saltapi.query, "search_index", lambda db, table: None)  # every read a scan
     assert answers(client) == with_index
 
 

@@ -11,11 +11,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from conftest import ROOT, TOKENS, running_server
 
 MELVILLE = {"id": 1, "author": "Herman Melville", "pages": 967, "publisher": None}
+
+# Other processes open the SQLite file directly while gunicorn's workers write it.
+pytestmark = pytest.mark.sqlite_only
 
 TIMEOUT = 10
 

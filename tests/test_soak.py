@@ -19,7 +19,8 @@ from conftest import TOKENS, running_server
 from saltapi.fixtures import load_fixture
 from saltapi.store.connection import connect
 
-pytestmark = pytest.mark.slow
+# Checks SQLite's file (integrity_check, WAL) after the soak; PostgreSQL's soak is its own.
+pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]
 
 SOAK_SECONDS = float(os.environ.get("SALTAPI_SOAK_SECONDS", "10"))
 CLIENT_THREADS = 16

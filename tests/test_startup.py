@@ -17,6 +17,9 @@ from flask import Flask
 from conftest import ROOT, bearer, running_server
 from saltapi import init_app, stored_secret_key
 
+# What a first start creates beside a new SQLite file (the file, its secret, the demo).
+pytestmark = pytest.mark.sqlite_only
+
 TIMEOUT = 10
 COMMAND_SECONDS = 60
 DEMO_BOOKS = [

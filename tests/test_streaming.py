@@ -12,6 +12,9 @@ from saltapi.db import get_db
 from saltapi.responses import ROWS_PER_CHUNK, json_array_response
 from saltapi.store.connection import transaction
 
+# Watches the SQLite connections of the pool's threads; PostgreSQL's come from psycopg_pool.
+pytestmark = pytest.mark.sqlite_only
+
 
 @pytest.mark.parametrize("count", [0, 1, ROWS_PER_CHUNK, ROWS_PER_CHUNK + 1, ROWS_PER_CHUNK * 2 + 3])
 def test_chunks_join_into_the_same_json(app, count):

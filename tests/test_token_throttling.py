@@ -4,15 +4,14 @@ to 5 minutes. A correct token is always answered, whatever its address sent befo
 access log or the database file.
 """
 
-import shutil
-import sqlite3
 
 import pytest
 import requests
 
-from conftest import TOKENS, bearer, running_server
+from conftest import TOKENS, bearer, running_server, stored_bytes
 from saltapi import create_app
 from saltapi.auth import TOKEN_FREE_FAILURES, TOKEN_LIMITER_KEY, TOKEN_MAX_DELAY_SECONDS, TOKEN_WINDOW_SECONDS
+from saltapi.store.connection import connect
 from saltapi.store.login_limits import KEEP_SECONDS, LoginLimiter
 
 TOO_MANY = {"error": "Too many failed attempts; try again later"}
@@ -166,11 +165,9 @@ def test_token_failures_do_not_wipe_failed_sign_ins(loaded_db):
     assert loaded_db.execute("SELECT count(*) FROM _sc_login_failures").fetchone()[0] == 1  # old ones are pruned
 
 
-def test_plain_tokens_never_reach_the_log_or_the_database_file(template_db, tmp_path):
+def test_plain_tokens_never_reach_the_log_or_the_database_file(db_path, tmp_path):
     """Valid and unknown tokens in every place, accepted, refused and throttled: the server's log and the
-    database's files (WAL included) hold none of them."""
-    db_path = tmp_path / "tokens.sqlite"
-    shutil.copyfile(template_db, db_path)
+    database (SQLite's files, WAL included; every PostgreSQL table) hold none of them."""
     valid, unknown = TOKENS["staff"], "unknown-token-Zq9x7"
     with running_server(db_path, tmp_path / "server.log") as server:
         api = f"{server.url}/api/notes"
@@ -188,10 +185,10 @@ def test_plain_tokens_never_reach_the_log_or_the_database_file(template_db, tmp_
     assert '"GET /api/notes HTTP/1.1" 200' in log and '"POST /api/notes HTTP/1.1" 200' in log
     assert " 429 " in log
     assert valid not in log and unknown not in log
-    db = sqlite3.connect(db_path)
+    db = connect(db_path)
     try:
         assert db.execute("SELECT count(*) FROM notes WHERE title IN ('json', 'form')").fetchone()[0] == 2
     finally:
         db.close()
-    stored = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith(db_path.name))
+    stored = stored_bytes(db_path)
     assert valid.encode() not in stored and unknown.encode() not in stored

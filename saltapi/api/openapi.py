@@ -5,7 +5,6 @@
 ownership limits them. Nothing is cached, so a change shows at once.
 """
 
-import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -13,6 +12,7 @@ from ..auth import row_owner
 from ..errors import API_PREFIX, NotAuthorized
 from ..limits import BODY_LIMIT, MAX_QUERY_PARAMETERS, QUERY_LIMIT
 from ..query import MAX_SAFE_INTEGER, OPERATORS, PREFIXES, RESERVED_KEYS
+from ..store.connection import Connection
 from ..store.metadata import PUBLIC_ROLE_ID, USERS_TABLE_NAME, Field, Table, load_table, table_names, users_table
 from ..store.types import INT64_MAX
 from ..store.users import User
@@ -112,7 +112,7 @@ OPERATOR_MEANINGS = {
 }
 
 
-def load_tables(db: sqlite3.Connection) -> list[Table]:
+def load_tables(db: Connection) -> list[Table]:
     """Every table as the API sees it now: the user tables in creation order, then `users`."""
     tables = [load_table(db, name) for name in table_names(db)]
     return [*(table for table in tables if table is not None), users_table(db)]  # None only in a race with a drop

@@ -1,16 +1,15 @@
 """Table constraints as Saltcorn has them: an `Index` on one field, and `Unique` over fields taken together.
 
-Each is a row of `_sc_table_constraints` and an SQLite index named after that row's id, so the name never depends
+Each is a row of `_sc_table_constraints` and an index (on either engine) named after that row's id, so the name never depends
 on (or outgrows) the names of the table and its fields. Saltcorn's `Index` on `_fts` is only recorded: saltapi keeps
 a search index on every table's text fields anyway (store/search.py).
 """
 
 import json
-import sqlite3
 from collections.abc import Mapping, Sequence
 
+from .connection import Connection, transaction
 from .connection import quote_identifier as q
-from .connection import transaction
 from .metadata import Constraint, DefinitionError, Field, Table, load_table_by_id
 
 CONSTRAINT_TYPES = ("Index", "Unique")
@@ -52,7 +51,7 @@ def check_constraint(table_name: str, fields: Sequence[Field], constraint_type, 
     return tuple(names)
 
 
-def create_index(db: sqlite3.Connection, table_name: str, constraint: Constraint) -> None:
+def create_index(db: Connection, table_name: str, constraint: Constraint) -> None:
     if constraint.fields == (FTS_FIELD,):
         return
     unique = "UNIQUE " if constraint.type == "Unique" else ""
@@ -61,7 +60,7 @@ def create_index(db: sqlite3.Connection, table_name: str, constraint: Constraint
 
 
 def insert_constraint(
-    db: sqlite3.Connection, table_id: int, table_name: str, constraint_type: str, fields: tuple[str, ...]
+    db: Connection, table_id: int, table_name: str, constraint_type: str, fields: tuple[str, ...]
 ) -> Constraint:
     """Record a checked constraint and create its index, inside the caller's transaction.
 
@@ -73,11 +72,11 @@ def insert_constraint(
         (table_id, constraint_type, encoded),
     ).fetchone():
         raise DefinitionError(f"The table has {describe(constraint_type, fields)} already")
-    constraint_id = db.execute(
+    constraint_id = db.insert(
         "INSERT INTO _sc_table_constraints (table_id, type, fields) VALUES (?, ?, ?)",
         (table_id, constraint_type, encoded),
-    ).lastrowid
-    assert constraint_id is not None  # an INSERT sets it
+        "_sc_table_constraints",
+    )
     constraint = Constraint(id=constraint_id, type=constraint_type, fields=fields)
     if constraint_type == "Unique":
         check_can_be_unique(db, table_name, fields)
@@ -85,7 +84,7 @@ def insert_constraint(
     return constraint
 
 
-def check_can_be_unique(db: sqlite3.Connection, table_name: str, fields: Sequence[str]) -> None:
+def check_can_be_unique(db: Connection, table_name: str, fields: Sequence[str]) -> None:
     """:raises DefinitionError: when two rows share values in all of `fields` (a NULL among them never clashes)."""
     columns = ", ".join(map(q, fields))
     not_null = " AND ".join(f"{q(name)} IS NOT NULL" for name in fields)
@@ -100,7 +99,7 @@ def check_can_be_unique(db: sqlite3.Connection, table_name: str, fields: Sequenc
         )
 
 
-def add_constraint(db: sqlite3.Connection, table_id: int, constraint_type: str, fields) -> Constraint:
+def add_constraint(db: Connection, table_id: int, constraint_type: str, fields) -> Constraint:
     """Add a constraint to a table in one transaction (the web UI and the CLI).
 
     :raises DefinitionError: for an unknown table, a bad constraint, one the table has, or rows that break it.
@@ -113,7 +112,7 @@ def add_constraint(db: sqlite3.Connection, table_id: int, constraint_type: str, 
         return insert_constraint(db, table.id, table.name, constraint_type, names)
 
 
-def drop_constraint(db: sqlite3.Connection, table_id: int, constraint_id: int) -> Constraint:
+def drop_constraint(db: Connection, table_id: int, constraint_id: int) -> Constraint:
     """Drop one of a table's constraints and its index, in one transaction.
 
     :raises DefinitionError: when the table has no such constraint.
@@ -127,18 +126,18 @@ def drop_constraint(db: sqlite3.Connection, table_id: int, constraint_id: int) -
     return constraint
 
 
-def delete_constraints(db: sqlite3.Connection, constraints: Sequence[Constraint]) -> None:
+def delete_constraints(db: Connection, constraints: Sequence[Constraint]) -> None:
     for constraint in constraints:
         db.execute(f"DROP INDEX IF EXISTS {q(index_name(constraint.id))}")
         db.execute("DELETE FROM _sc_table_constraints WHERE id = ?", (constraint.id,))
 
 
-def drop_field_constraints(db: sqlite3.Connection, table: Table, field_name: str) -> None:
+def drop_field_constraints(db: Connection, table: Table, field_name: str) -> None:
     """A field goes, and every constraint on it with it (as in Saltcorn), inside the caller's transaction."""
     delete_constraints(db, [c for c in table.constraints if field_name in c.fields])
 
 
-def recreate_indexes(db: sqlite3.Connection, table_name: str) -> None:
+def recreate_indexes(db: Connection, table_name: str) -> None:
     """Create the indexes of the table's constraints again, once a rebuild has dropped them with the old table."""
     rows = db.execute(
         "SELECT c.id, c.type, c.fields FROM _sc_table_constraints c JOIN _sc_tables t ON t.id = c.table_id"
@@ -149,7 +148,7 @@ def recreate_indexes(db: sqlite3.Connection, table_name: str) -> None:
         create_index(db, table_name, Constraint(id=constraint_id, type=constraint_type, fields=tuple(json.loads(fields))))
 
 
-def broken_uniques(db: sqlite3.Connection, table: Table, values: Mapping, row_id: int | None = None) -> list[tuple[str, ...]]:
+def broken_uniques(db: Connection, table: Table, values: Mapping, row_id: int | None = None) -> list[tuple[str, ...]]:
     """The fields of each Unique constraint that a write of `values` (to row `row_id`, or a new row) would break.
 
     An update is checked with the row's other values as they are; a NULL among the values never clashes.

@@ -8,11 +8,10 @@ forgotten. An admin clears the counters with `saltapi unlock`.
 """
 
 import math
-import sqlite3
 import time
 from collections.abc import Callable
 
-from .connection import transaction
+from .connection import Connection, transaction
 
 # Every limiter shares one table: nothing younger than the longest window in use is pruned.
 KEEP_SECONDS = 60 * 60
@@ -63,7 +62,7 @@ class LoginLimiter:
             return 0
         return min(self.max_delay, self.first_delay * 2 ** min(failures - self.free_failures, 64))
 
-    def retry_after(self, db: sqlite3.Connection, *keys: str) -> int | None:
+    def retry_after(self, db: Connection, *keys: str) -> int | None:
         """Whole seconds until every one of `keys` may try again, or None when none of them must wait."""
         now = self.clock()
         waits = []
@@ -77,19 +76,19 @@ class LoginLimiter:
                 waits.append(max(1, math.ceil(wait)))
         return max(waits) if waits else None
 
-    def record_failure(self, db: sqlite3.Connection, *keys: str) -> None:
+    def record_failure(self, db: Connection, *keys: str) -> None:
         """Count a failure against each key; failures older than any window are forgotten on the way."""
         now = self.clock()
         with transaction(db):
             db.execute("DELETE FROM _sc_login_failures WHERE at <= ?", (now - KEEP_SECONDS,))
             db.executemany("INSERT INTO _sc_login_failures (key, at) VALUES (?, ?)", [(key, now) for key in keys])
 
-    def reset(self, db: sqlite3.Connection, *keys: str) -> None:
+    def reset(self, db: Connection, *keys: str) -> None:
         with transaction(db):
             db.executemany("DELETE FROM _sc_login_failures WHERE key = ?", [(key,) for key in keys])
 
 
-def clear_failures(db: sqlite3.Connection, email: str | None = None, address: str | None = None) -> int:
+def clear_failures(db: Connection, email: str | None = None, address: str | None = None) -> int:
     """Forget failures (all of them, or those of an account and/or an address); return how many were forgotten."""
     conditions, params = [], []
     if email is not None:

@@ -1,10 +1,15 @@
 """What the metadata tables say: roles, tables and their fields, settings."""
 
+from __future__ import annotations
+
 import json
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .connection import Connection, Row
 
 ADMIN_ROLE_ID = 1
 STAFF_ROLE_ID = 40
@@ -84,7 +89,7 @@ class Table:
         return self.min_role_read if kind == "read" else self.min_role_write
 
 
-def field_from_row(row: sqlite3.Row) -> Field:
+def field_from_row(row: Row) -> Field:
     return Field(
         name=row["name"],
         label=row["label"],
@@ -96,7 +101,7 @@ def field_from_row(row: sqlite3.Row) -> Field:
     )
 
 
-def users_table(db: sqlite3.Connection) -> Table:
+def users_table(db: Connection) -> Table:
     """The built-in, read-only view of the users: only `id`, `email` and `role_id`."""
     return Table(
         id=0,
@@ -111,7 +116,7 @@ def users_table(db: sqlite3.Connection) -> Table:
     )
 
 
-def load_table(db: sqlite3.Connection, name: str) -> Table | None:
+def load_table(db: Connection, name: str) -> Table | None:
     """The table called exactly `name`, or None (from the connection's metadata cache when it has one)."""
     cache = getattr(db, "metadata_cache", None)
     if cache is None:
@@ -119,14 +124,14 @@ def load_table(db: sqlite3.Connection, name: str) -> Table | None:
     return cache.get(db, ("name", name), lambda: read_table(db, name))
 
 
-def load_table_by_id(db: sqlite3.Connection, table_id: int) -> Table | None:
+def load_table_by_id(db: Connection, table_id: int) -> Table | None:
     cache = getattr(db, "metadata_cache", None)
     if cache is None:
         return read_table_by_id(db, table_id)
     return cache.get(db, ("id", table_id), lambda: read_table_by_id(db, table_id))
 
 
-def read_table(db: sqlite3.Connection, name: str) -> Table | None:
+def read_table(db: Connection, name: str) -> Table | None:
     if name == USERS_TABLE_NAME:
         return users_table(db)
     row = db.execute(
@@ -135,14 +140,14 @@ def read_table(db: sqlite3.Connection, name: str) -> Table | None:
     return None if row is None or row["name"] != name else table_from_row(db, row)
 
 
-def read_table_by_id(db: sqlite3.Connection, table_id: int) -> Table | None:
+def read_table_by_id(db: Connection, table_id: int) -> Table | None:
     row = db.execute(
         "SELECT id, name, min_role_read, min_role_write FROM _sc_tables WHERE id = ?", (table_id,)
     ).fetchone()
     return None if row is None else table_from_row(db, row)
 
 
-def table_from_row(db: sqlite3.Connection, row: sqlite3.Row) -> Table:
+def table_from_row(db: Connection, row: Row) -> Table:
     fields = db.execute(
         "SELECT f.*, o.table_id IS NOT NULL AS is_owner FROM _sc_fields f"
         " LEFT JOIN _sc_table_owners o ON o.field_id = f.id WHERE f.table_id = ? ORDER BY f.position, f.id",
@@ -164,12 +169,12 @@ def table_from_row(db: sqlite3.Connection, row: sqlite3.Row) -> Table:
     )
 
 
-def table_names(db: sqlite3.Connection) -> list[str]:
+def table_names(db: Connection) -> list[str]:
     """Every user table's name, in creation order."""
     return [row["name"] for row in db.execute("SELECT name FROM _sc_tables ORDER BY id")]
 
 
-def referencing_fields(db: sqlite3.Connection, table_name: str) -> list[tuple[str, str]]:
+def referencing_fields(db: Connection, table_name: str) -> list[tuple[str, str]]:
     """(table, field) for every Key field that refers to `table_name`."""
     rows = db.execute(
         "SELECT t.name AS table_name, f.name AS field_name FROM _sc_fields f"
@@ -180,12 +185,12 @@ def referencing_fields(db: sqlite3.Connection, table_name: str) -> list[tuple[st
     return [(row["table_name"], row["field_name"]) for row in rows]
 
 
-def roles(db: sqlite3.Connection) -> dict[int, str]:
+def roles(db: Connection) -> dict[int, str]:
     """Role id -> role name, most powerful first."""
     return {row["id"]: row["role"] for row in db.execute("SELECT id, role FROM _sc_roles ORDER BY id")}
 
 
-def resolve_role(db: sqlite3.Connection, role: str | int) -> int | None:
+def resolve_role(db: Connection, role: str | int) -> int | None:
     """A role's id from its name or its id (as int or digits), or None when there is no such role."""
     for role_id, role_name in roles(db).items():
         if str(role).strip().lower() in (str(role_id), role_name.lower()):
@@ -193,6 +198,6 @@ def resolve_role(db: sqlite3.Connection, role: str | int) -> int | None:
     return None
 
 
-def get_setting(db: sqlite3.Connection, key: str):
+def get_setting(db: Connection, key: str):
     row = db.execute("SELECT value FROM _sc_config WHERE key = ?", (key,)).fetchone()
     return DEFAULT_SETTINGS[key] if row is None else json.loads(row["value"])

@@ -1,6 +1,5 @@
 """Parsed metadata kept across requests in each process, dropped whenever the shared version moves."""
 
-import sqlite3
 import threading
 
 
@@ -23,7 +22,7 @@ def note_version(db, version: int) -> int:
 class MetadataCache:
     """Parsed metadata kept across requests, dropped whenever `_sc_metadata_version` moves.
 
-    Every process keeps its own; any process changing the metadata bumps the version in the shared file
+    Every process keeps its own; any process changing the metadata bumps the version in the shared database
     (schema.sql's triggers), so the others notice on their next lookup.
     """
 
@@ -32,7 +31,7 @@ class MetadataCache:
         self.entries: dict = {}
         self.lock = threading.Lock()
 
-    def get(self, db: sqlite3.Connection, key, load):
+    def get(self, db, key, load):
         """The cached value for `key`, or `load()`'s result (cached unless None)."""
         version = request_version(db)
         with self.lock:

@@ -4,12 +4,11 @@ Every name reaching these builders was resolved against the metadata first; they
 identifier, and every value is a bound parameter.
 """
 
-import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from .connection import placeholders
+from .connection import Connection, placeholders
 from .connection import quote_identifier as q
 from .metadata import Field, Table
 from .search import MIN_TERM_LENGTH, phrase, search_column
@@ -44,6 +43,8 @@ COMPARISONS = {
 }
 VALUELESS = frozenset({"is null", "is not null"})
 MANY_MATCHES = 5000  # from here on, a sorted page reads the sort column's index (matches_many)
+NULLS = {"ASC": "NULLS FIRST", "DESC": "NULLS LAST"}
+NO_LIMIT = 2**63 - 1  # LIMIT without a limit, for an OFFSET alone: what both engines take (SQLite's -1 is not)
 
 
 @dataclass(frozen=True)
@@ -102,8 +103,9 @@ def summary_sql(summary: Summary) -> str:
 
 
 def full_text_sql(condition: FullText) -> str:
-    parts = [f"{q(ROW_ALIAS)}.{q(column)}" for column in condition.columns]
-    parts += map(summary_sql, condition.summaries)
+    # A summary may be a number: as text, the way SQLite's || would turn it (PostgreSQL's || wants text).
+    summaries = [f"CAST({summary_sql(summary)} AS TEXT)" for summary in condition.summaries]
+    parts = [f"{q(ROW_ALIAS)}.{q(column)}" for column in condition.columns] + summaries
     text = " || ' ' || ".join(f"coalesce({part}, '')" for part in parts) or "''"
     return f"instr(saltapi_casefold({text}), ?) > 0"
 
@@ -190,15 +192,17 @@ def build_select(table: Table, query: Query, many_match: bool = False) -> Sql:
     where, params = build_where(query.filters, likely=many_match)
     direction = "DESC" if query.descending else "ASC"
     order = f"{q(query.order_by)} {direction}"
-    if query.order_by != "id":  # ties keep a stable order, so paging never repeats or skips a row
-        order += f", {q('id')} {direction}"
+    if query.order_by != "id":
+        # NULLs first going up, as SQLite does (PostgreSQL's default is the other way round); ties keep a stable
+        # order, so paging never repeats or skips a row.
+        order += f" {NULLS[direction]}, {q('id')} {direction}"
     sql = (
         f"SELECT {select_list(table, query.dereferences)} FROM {q(table.sql_name)} AS {q(ROW_ALIAS)}{where}"
         f" ORDER BY {order}"
     )
     if query.limit is not None or query.offset is not None:
         sql += " LIMIT ? OFFSET ?"
-        params += [-1 if query.limit is None else query.limit, query.offset or 0]
+        params += [NO_LIMIT if query.limit is None else query.limit, query.offset or 0]
     return sql, params
 
 
@@ -212,11 +216,11 @@ def sorted_by_index(table: Table, column: str) -> bool:
 def build_probe(table: Table, query: Query) -> Sql:
     """Count the matches of the filters, up to MANY_MATCHES (reading no more than that many index entries)."""
     where, params = build_where(query.filters)
-    sql = f"SELECT count(*) FROM (SELECT 1 FROM {q(table.sql_name)} AS {q(ROW_ALIAS)}{where} LIMIT ?)"
+    sql = f"SELECT count(*) FROM (SELECT 1 FROM {q(table.sql_name)} AS {q(ROW_ALIAS)}{where} LIMIT ?) AS {q('matches')}"
     return sql, [*params, MANY_MATCHES]
 
 
-def matches_many(db: sqlite3.Connection, table: Table, query: Query) -> bool:
+def matches_many(db: Connection, table: Table, query: Query) -> bool:
     """Should a filtered page sorted by an indexed column read that index in order (see build_select)?
 
     SQLite's planner prefers a filter's index and a sort of every match, whatever the LIMIT: at 1M rows with 100k
@@ -274,7 +278,7 @@ def build_exists(sql_table: str, column: str, value, exclude_id: int | None = No
 
 
 def row_reader(table: Table, dereferences: tuple[Dereference, ...] = ()) -> Callable[[Sequence], dict]:
-    """A function turning a row as SQLite gives it into a row on the wire (Bools 0/1 become false/true).
+    """A function turning a row as the database gives it into a row on the wire (Bools become false/true).
 
     Built once per query, so the per-row work is a zip and, only for Bool columns, a conversion.
     """
@@ -291,41 +295,44 @@ def row_reader(table: Table, dereferences: tuple[Dereference, ...] = ()) -> Call
     return read
 
 
-def iter_rows(db: sqlite3.Connection, table: Table, query: Query) -> Iterator[dict]:
-    """The rows a query selects, one at a time as SQLite reads them, so memory does not grow with them.
+def iter_rows(db: Connection, table: Table, query: Query) -> Iterator[dict]:
+    """The rows a query selects, one at a time as the database reads them, so memory does not grow with them
+    (on SQLite; psycopg's client-side cursor holds the whole result).
 
     The query starts at once: a failing one raises here, not halfway through a streamed answer.
     """
-    cursor = db.cursor()
-    cursor.row_factory = None  # plain tuples: the reader names the values itself
-    cursor.execute(*build_select(table, query, many_match=matches_many(db, table, query)))
-    rows = map(row_reader(table, query.dereferences), cursor)
+    rows = map(row_reader(table, query.dereferences), db.tuples(*build_select(table, query, many_match=matches_many(db, table, query))))
     if query.fields is None:
         return rows
     return ({name: row[name] for name in query.fields if name in row} for row in rows)
 
 
-def select_rows(db: sqlite3.Connection, table: Table, query: Query) -> list[dict]:
+def select_rows(db: Connection, table: Table, query: Query) -> list[dict]:
     return list(iter_rows(db, table, query))
 
 
-def distinct_values(db: sqlite3.Connection, table: Table, column: Field, filters: Filters = ()) -> list:
+def distinct_values(db: Connection, table: Table, column: Field, filters: Filters = ()) -> list:
     return [to_json(column, row[0]) for row in db.execute(*build_distinct(table, column.name, filters))]
 
 
-def key_options(db: sqlite3.Connection, ref_table: Table, summary_field: Field) -> list[dict]:
+def key_options(db: Connection, ref_table: Table, summary_field: Field) -> list[dict]:
     """Saltcorn's option list for a Key: each referenced row's summary as label and id as value, in id order."""
     sql = f"SELECT {q('id')}, {q(summary_field.name)} FROM {q(ref_table.sql_name)} ORDER BY {q('id')}"
     return [{"label": to_json(summary_field, label), "value": row_id} for row_id, label in db.execute(sql)]
 
 
-def count_rows(db: sqlite3.Connection, table: Table, query: Query) -> int:
+def count_rows(db: Connection, table: Table, query: Query) -> int:
     return db.execute(*build_count(table, query)).fetchone()[0]
 
 
-def get_row(db: sqlite3.Connection, table: Table, row_id: int, filters: Filters = ()) -> dict | None:
+def get_row(db: Connection, table: Table, row_id: int, filters: Filters = ()) -> dict | None:
     row = db.execute(*build_get(table, row_id, filters)).fetchone()
     return None if row is None else row_reader(table)(row)
+
+
+def insert(db: Connection, table: Table, values: Mapping[str, object]) -> int:
+    """Insert one row and return its id."""
+    return db.insert(*build_insert(table, values), table.sql_name, explicit_id=values.get("id") is not None)
 
 
 def no_such_row(table_name: str, row_id) -> str:
@@ -333,5 +340,5 @@ def no_such_row(table_name: str, row_id) -> str:
     return f"No {table_name} row with id {row_id}"
 
 
-def exists(db: sqlite3.Connection, sql_table: str, column: str, value, exclude_id: int | None = None) -> bool:
+def exists(db: Connection, sql_table: str, column: str, value, exclude_id: int | None = None) -> bool:
     return db.execute(*build_exists(sql_table, column, value, exclude_id)).fetchone() is not None

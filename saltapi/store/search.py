@@ -6,15 +6,17 @@ finds them), kept in step by triggers. Reads use it only to narrow the rows down
 runs on the rows it finds, so the answer is the same with or without it. A trigram index cannot serve a term of
 fewer than 3 characters; those reads scan as before.
 
+On PostgreSQL there is no such index (FTS5 is SQLite's): the reads scan, with the same answers; the functions
+that keep the index do nothing there (`search_index` says so to the reads).
+
 The index is `_sc_search.<table>.`: `.` never occurs in a table's name, so the `_data`, `_idx`... tables FTS5 adds
 to that name can never be another table's index.
 """
 
-import sqlite3
 from collections.abc import Sequence
 
+from .connection import Connection, transaction
 from .connection import quote_identifier as q
-from .connection import transaction
 from .metadata import Field, Table, load_table, table_names
 
 MIN_TERM_LENGTH = 3  # the trigram tokenizer finds nothing shorter
@@ -38,9 +40,12 @@ def text_fields(fields: Sequence[Field]) -> list[str]:
     return [field.name for field in fields if field.type == "String"]
 
 
-def search_index(table: Table) -> str | None:
-    """The table's search index: every user table with String fields has one (the users view has none)."""
-    return None if table.read_only or not text_fields(table.fields) else search_table_name(table.name)
+def search_index(db: Connection, table: Table) -> str | None:
+    """The table's search index: every user table with String fields has one on SQLite (the users view has none,
+    and PostgreSQL none)."""
+    if db.engine != "sqlite" or table.read_only or not text_fields(table.fields):
+        return None
+    return search_table_name(table.name)
 
 
 def phrase(term: str) -> str:
@@ -48,18 +53,22 @@ def phrase(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
 
 
-def drop_triggers(db: sqlite3.Connection, table_name: str) -> None:
+def drop_triggers(db: Connection, table_name: str) -> None:
     for event in TRIGGERS:
         db.execute(f"DROP TRIGGER IF EXISTS {q(trigger_name(table_name, event))}")
 
 
-def drop_search_index(db: sqlite3.Connection, table_name: str) -> None:
+def drop_search_index(db: Connection, table_name: str) -> None:
+    if db.engine != "sqlite":
+        return
     drop_triggers(db, table_name)
     db.execute(f"DROP TABLE IF EXISTS {q(search_table_name(table_name))}")
 
 
-def create_search_index(db: sqlite3.Connection, table_name: str, fields: Sequence[Field]) -> None:
+def create_search_index(db: Connection, table_name: str, fields: Sequence[Field]) -> None:
     """Create and fill the table's search index and its triggers, inside the caller's transaction."""
+    if db.engine != "sqlite":
+        return
     names = text_fields(fields)
     if not names:
         return
@@ -75,7 +84,7 @@ def folded(names: Sequence[str], prefix: str) -> str:
     return ", ".join(f"saltapi_casefold({prefix}{q(name)})" for name in names)
 
 
-def create_triggers(db: sqlite3.Connection, table_name: str, names: Sequence[str]) -> None:
+def create_triggers(db: Connection, table_name: str, names: Sequence[str]) -> None:
     index, table = q(search_table_name(table_name)), q(table_name)
     columns = ", ".join(q(search_column(name)) for name in names)
     insert = f"INSERT INTO {index} (rowid, {columns}) VALUES (new.{q('id')}, {folded(names, 'new.')});"
@@ -89,7 +98,7 @@ def create_triggers(db: sqlite3.Connection, table_name: str, names: Sequence[str
     )
 
 
-def reindex(db: sqlite3.Connection, table_name: str, fields: Sequence[Field]) -> None:
+def reindex(db: Connection, table_name: str, fields: Sequence[Field]) -> None:
     """Make the table's search index again for `fields`, after its text fields or the table itself changed.
 
     When the index holds exactly these text fields already (a rebuild keeps every row, id and value), only its
@@ -105,7 +114,7 @@ def reindex(db: sqlite3.Connection, table_name: str, fields: Sequence[Field]) ->
         create_search_index(db, table_name, fields)
 
 
-def indexed_columns(db: sqlite3.Connection, table_name: str) -> list[str] | None:
+def indexed_columns(db: Connection, table_name: str) -> list[str] | None:
     """The columns of the table's search index as it is, None when it has none (or lacks a trigger)."""
     index = search_table_name(table_name)
     triggers = {trigger_name(table_name, event) for event in TRIGGERS}
@@ -118,7 +127,7 @@ def indexed_columns(db: sqlite3.Connection, table_name: str) -> list[str] | None
     return columns or None
 
 
-def stale_tables(db: sqlite3.Connection) -> list[Table]:
+def stale_tables(db: Connection) -> list[Table]:
     """The tables whose search index is missing or not for their text fields as they are."""
     stale = []
     for name in table_names(db):
@@ -131,9 +140,11 @@ def stale_tables(db: sqlite3.Connection) -> list[Table]:
     return stale
 
 
-def ensure_search_indexes(db: sqlite3.Connection) -> None:
+def ensure_search_indexes(db: Connection) -> None:
     """Give every table the search index its text fields call for (a database made before there were any, or
     changed by an older saltapi); idempotent, and cheap when all is in place."""
+    if db.engine != "sqlite":
+        return
     if not stale_tables(db):
         return
     with transaction(db):  # looked at again under the write lock: another process may have done it meanwhile

@@ -6,16 +6,15 @@ id and email (a fixture loaded anew, say) never gets one that an old cookie name
 """
 
 import secrets
-import sqlite3
 
-from .connection import transaction
+from .connection import Connection, Row, transaction
 
 
 def new_generation() -> int:
     return secrets.randbits(62)
 
 
-def session_generation(db: sqlite3.Connection, user_id: int) -> int:
+def session_generation(db: Connection, user_id: int) -> int:
     """The user's current generation, made on first use (a user who never signed in has none)."""
     row = db.execute("SELECT generation FROM _sc_user_sessions WHERE user_id = ?", (user_id,)).fetchone()
     if row is not None:
@@ -28,7 +27,7 @@ def session_generation(db: sqlite3.Connection, user_id: int) -> int:
         return db.execute("SELECT generation FROM _sc_user_sessions WHERE user_id = ?", (user_id,)).fetchone()[0]
 
 
-def end_sessions(db: sqlite3.Connection, user_id: int) -> None:
+def end_sessions(db: Connection, user_id: int) -> None:
     """Make every session of the user worthless, inside the caller's transaction."""
     db.execute(
         "INSERT INTO _sc_user_sessions (user_id, generation) VALUES (?, ?)"
@@ -37,7 +36,7 @@ def end_sessions(db: sqlite3.Connection, user_id: int) -> None:
     )
 
 
-def session_account(db: sqlite3.Connection, user_id: int) -> sqlite3.Row | None:
+def session_account(db: Connection, user_id: int) -> Row | None:
     """The user (id, email, role_id) and their current generation; None when the user is gone or never signed in."""
     return db.execute(
         "SELECT u.id, u.email, u.role_id, s.generation FROM _sc_users AS u"

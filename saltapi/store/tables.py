@@ -1,21 +1,19 @@
-"""Defining tables: checking table and field definitions, creating, changing and dropping their SQLite tables.
+"""Defining tables: checking table and field definitions, creating, changing and dropping their tables.
 
-A change SQLite's ALTER TABLE cannot make (a required or unique column, dropping an indexed or Key column) is
-done by SQLite's documented table rebuild (https://sqlite.org/lang_altertable.html#otheralter), inside one
-transaction with the metadata change, so a failure anywhere leaves the table and its metadata as they were.
+Each change runs in one transaction with its metadata change, so a failure anywhere leaves the table and its
+metadata as they were; how the engine changes a table (SQLite's rebuild, PostgreSQL's ALTER TABLE) is its own.
 """
 
 import contextlib
 import dataclasses
 import json
 import re
-import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from .connection import Connection, engine_of, transaction
 from .connection import quote_identifier as q
-from .connection import transaction
-from .constraints import check_constraint, drop_field_constraints, insert_constraint, recreate_indexes
+from .constraints import check_constraint, drop_field_constraints, insert_constraint
 from .metadata import (
     ADMIN_ROLE_ID,
     USERS_TABLE_NAME,
@@ -30,10 +28,9 @@ from .metadata import (
     table_names,
 )  # fmt: skip
 from .rows import exists, no_such_row
-from .search import create_search_index, drop_search_index, reindex
-from .types import FIELD_TYPES, SQL_TYPES, InvalidValue, parse_value, to_json
+from .search import create_search_index
+from .types import FIELD_TYPES, InvalidValue, parse_value, to_json
 
-REBUILD_PREFIX = "_sc_rebuild_"  # the new table while a table is rebuilt; `_sc_` names are never a user's
 METADATA_TABLES = ("_sc_tables", "_sc_fields", "_sc_table_owners", "_sc_table_constraints")
 
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
@@ -84,7 +81,7 @@ def check_attribute_kinds(field: Field, where: str) -> None:
             raise DefinitionError(f"{where}: attribute options must be a list of strings")
 
 
-def check_definitions(db: sqlite3.Connection, definitions: Sequence[TableDefinition]) -> None:
+def check_definitions(db: Connection, definitions: Sequence[TableDefinition]) -> None:
     """Check new tables against each other and the database (they may refer to each other and to themselves).
 
     Every table's name is checked before any field, so a bad name is reported as such and not as a Key
@@ -130,7 +127,7 @@ def check_owner_field(table_name: str, fields: Sequence[Field], name) -> Field:
 
 
 def check_field(
-    db: sqlite3.Connection, table_name: str, field: Field, taken: set[str], new_tables: Mapping = {}
+    db: Connection, table_name: str, field: Field, taken: set[str], new_tables: Mapping = {}
 ) -> None:
     """Check one field of table `table_name`, whose other fields' names (lower-cased) are `taken`.
 
@@ -155,7 +152,7 @@ def is_role_id(role, role_ids: Mapping[int, str]) -> bool:
     return isinstance(role, int) and not isinstance(role, bool) and role in role_ids
 
 
-def check_reference(db: sqlite3.Connection, field: Field, where: str, new_tables: Mapping) -> None:
+def check_reference(db: Connection, field: Field, where: str, new_tables: Mapping) -> None:
     """:raises DefinitionError: unless the Key refers to a table that exists, with a real summary field."""
     reftable = field.reftable_name
     definition = new_tables.get(reftable) if isinstance(reftable, str) else None
@@ -170,34 +167,19 @@ def check_reference(db: sqlite3.Connection, field: Field, where: str, new_tables
             raise DefinitionError(f"{where}: summary_field {summary_field!r} is not a field of {reftable}")
 
 
-def column_definition(field: Field) -> str:
-    sql = f"{q(field.name)} {SQL_TYPES[field.type]}"
-    if field.required:
-        sql += " NOT NULL"
-    if field.is_unique:
-        sql += " UNIQUE"
-    if field.type == "Key":
-        sql += f" REFERENCES {q(sql_table_name(field.referenced_table))} ({q('id')}) ON DELETE RESTRICT"
-    return sql
-
-
-def key_index_name(table_name: str, field_name: str) -> str:
-    """Index names share SQLite's namespace with tables: `_sc_` is ours, and `.` never occurs in a name."""
-    return f"_sc_idx_{table_name}.{field_name}"
-
-
-def create_tables(db: sqlite3.Connection, definitions: Sequence[TableDefinition]) -> None:
+def create_tables(db: Connection, definitions: Sequence[TableDefinition]) -> None:
     """Create tables and their metadata inside the caller's transaction.
 
     :raises DefinitionError: when a definition is invalid; nothing is created then.
     """
     check_definitions(db, definitions)
+    created = []
     for definition in definitions:
-        table_id = db.execute(
+        table_id = db.insert(
             "INSERT INTO _sc_tables (name, min_role_read, min_role_write) VALUES (?, ?, ?)",
             (definition.name, definition.min_role_read, definition.min_role_write),
-        ).lastrowid
-        assert table_id is not None  # an INSERT sets it
+            "_sc_tables",
+        )
         for position, field in enumerate(definition.fields):
             db.execute(
                 "INSERT INTO _sc_fields (table_id, position, name, label, type, required, is_unique,"
@@ -208,17 +190,17 @@ def create_tables(db: sqlite3.Connection, definitions: Sequence[TableDefinition]
                     json.dumps(dict(field.attributes)),
                 ),
             )  # fmt: skip
-        columns = [f"{q('id')} INTEGER PRIMARY KEY AUTOINCREMENT", *map(column_definition, definition.fields)]
-        db.execute(f"CREATE TABLE {q(definition.name)} ({', '.join(columns)}) STRICT")
-        create_key_indexes(db, definition.name, definition.fields)
-        create_search_index(db, definition.name, definition.fields)
         if definition.owner_field is not None:
             store_owner_field(db, table_id, definition.owner_field)
+        created.append((table_id, definition))
+    engine_of(db).create_user_tables(db, [(definition.name, definition.fields) for definition in definitions])
+    for table_id, definition in created:
+        create_search_index(db, definition.name, definition.fields)
         for constraint_type, names in definition.constraints:
             insert_constraint(db, table_id, definition.name, constraint_type, tuple(names))
 
 
-def store_owner_field(db: sqlite3.Connection, table_id: int, field_name: str | None) -> None:
+def store_owner_field(db: Connection, table_id: int, field_name: str | None) -> None:
     """Make `field_name` (already checked) the table's owner field, or end its ownership when None."""
     db.execute("DELETE FROM _sc_table_owners WHERE table_id = ?", (table_id,))
     if field_name is not None:
@@ -229,19 +211,9 @@ def store_owner_field(db: sqlite3.Connection, table_id: int, field_name: str | N
         )
 
 
-def create_key_indexes(db: sqlite3.Connection, table_name: str, fields: Sequence[Field]) -> None:
-    for field in fields:
-        if field.type == "Key":  # the reads filter on it, and deletes of the referenced row check it
-            index = key_index_name(table_name, field.name)
-            db.execute(f"CREATE INDEX {q(index)} ON {q(table_name)} ({q(field.name)})")
-
-
-def drop_all_tables(db: sqlite3.Connection) -> None:
+def drop_all_tables(db: Connection) -> None:
     """Drop every user table and its metadata, inside the caller's transaction."""
-    db.execute("PRAGMA defer_foreign_keys = ON")  # tables refer to each other; all of them go
-    for name in table_names(db):
-        drop_search_index(db, name)
-        db.execute(f"DROP TABLE {q(name)}")
+    engine_of(db).drop_tables(db, table_names(db))  # they may refer to each other; all of them go
     db.execute("DELETE FROM _sc_tables")
 
 
@@ -249,80 +221,36 @@ def drop_all_tables(db: sqlite3.Connection) -> None:
 
 
 @contextlib.contextmanager
-def schema_change(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One transaction for a schema change, with foreign key enforcement off as SQLite's table rebuild requires.
-
-    `PRAGMA defer_foreign_keys` is not enough: the DROP of a table that other rows refer to counts every such
-    reference as a violation, and re-creating the table under the same name never uncounts them, so COMMIT would
-    fail. So enforcement is off, which SQLite allows only outside a transaction, and the keys are checked
-    (`PRAGMA foreign_key_check`) before COMMIT instead: the metadata tables' here, the changed tables' by the
-    caller with `check_keys()`. Any failure rolls everything back, and enforcement is on again afterwards.
-    """
-    if db.in_transaction:
-        raise RuntimeError("a schema change must start outside any transaction")
-    db.execute("PRAGMA foreign_keys = OFF")
-    try:
-        with transaction(db):
-            yield db
-            check_keys(db, METADATA_TABLES)  # no ON DELETE CASCADE runs now: nothing may be left dangling
-    finally:
-        db.execute("PRAGMA foreign_keys = ON")
+def schema_change(db: Connection) -> Iterator[Connection]:
+    """One transaction for a schema change (see each engine's `schema_change`), whose metadata tables' references
+    are checked before it commits."""
+    with engine_of(db).schema_change(db):
+        yield db
+        check_keys(db, METADATA_TABLES)  # SQLite ran no ON DELETE CASCADE: nothing may be left dangling
 
 
-def check_keys(db: sqlite3.Connection, names: Sequence[str]) -> None:
+def check_keys(db: Connection, names: Sequence[str]) -> None:
     """:raises DefinitionError: when a row of these tables refers to a row that does not exist."""
-    for table_name in names:
-        for child, rowid, parent, _ in db.execute("PRAGMA foreign_key_check(" + q(table_name) + ")").fetchall():
-            parent = USERS_TABLE_NAME if parent == sql_table_name(USERS_TABLE_NAME) else parent
-            raise DefinitionError(f"Row {rowid} of {child} would refer to a row of {parent} that does not exist")
+    dangling = engine_of(db).dangling_reference(db, names)
+    if dangling is not None:
+        child, rowid, parent = dangling
+        parent = USERS_TABLE_NAME if parent == sql_table_name(USERS_TABLE_NAME) else parent
+        raise DefinitionError(f"Row {rowid} of {child} would refer to a row of {parent} that does not exist")
 
 
-def rebuild_table(
-    db: sqlite3.Connection, table_name: str, fields: Sequence[Field], fill: Mapping[str, object] | None = None
-) -> None:
-    """Give `table_name` exactly `fields`, inside the caller's `schema_change()`.
-
-    SQLite's 12 steps: create the new table under a temporary name, copy every row (ids kept; a new column
-    gets its `fill` value, else NULL), drop the old table, rename the new one into its place, and re-create the
-    indexes. The AUTOINCREMENT counter is carried over, so ids of deleted rows are never handed out again.
-    Key columns of other tables keep referring to the table by name, so they follow it.
-
-    :raises sqlite3.IntegrityError: when existing rows break a constraint of the new columns (callers check
-        first, to say which).
-    """
-    fill = fill or {}
-    temporary = REBUILD_PREFIX + table_name
-    old_columns = {row["name"] for row in db.execute("SELECT name FROM pragma_table_info(?)", (table_name,))}
-    sequence = db.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (table_name,)).fetchone()
-    columns = [f"{q('id')} INTEGER PRIMARY KEY AUTOINCREMENT", *map(column_definition, fields)]
-    db.execute(f"CREATE TABLE {q(temporary)} ({', '.join(columns)}) STRICT")
-    targets = ", ".join(q(name) for name in ["id", *(field.name for field in fields)])
-    sources = ", ".join([q("id"), *(q(field.name) if field.name in old_columns else "?" for field in fields)])
-    params = [fill.get(field.name) for field in fields if field.name not in old_columns]
-    db.execute(f"INSERT INTO {q(temporary)} ({targets}) SELECT {sources} FROM {q(table_name)}", params)
-    db.execute(f"DROP TABLE {q(table_name)}")
-    db.execute(f"ALTER TABLE {q(temporary)} RENAME TO {q(table_name)}")
-    if sequence is not None:
-        db.execute("DELETE FROM sqlite_sequence WHERE name = ?", (table_name,))
-        db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table_name, sequence["seq"]))
-    create_key_indexes(db, table_name, fields)
-    recreate_indexes(db, table_name)
-    reindex(db, table_name, fields)  # its triggers went with the old table
-
-
-def keys_to_check(db: sqlite3.Connection, table_name: str) -> list[str]:
+def keys_to_check(db: Connection, table_name: str) -> list[str]:
     """The table and every table with a Key to it: the ones whose foreign keys a rebuild could break."""
     return [table_name, *dict.fromkeys(name for name, _ in referencing_fields(db, table_name) if name != table_name)]
 
 
-def check_roles(db: sqlite3.Connection, *role_ids) -> None:
+def check_roles(db: Connection, *role_ids) -> None:
     role_names = roles(db)
     for role_id in role_ids:
         if not is_role_id(role_id, role_names):
             raise DefinitionError(f"There is no role {role_id!r}")
 
 
-def create_table(db: sqlite3.Connection, name: str, min_role_read: int, min_role_write: int) -> Table:
+def create_table(db: Connection, name: str, min_role_read: int, min_role_write: int) -> Table:
     """Create an empty table (it has only its id) in one transaction.
 
     :raises DefinitionError: for a bad or taken name, or an unknown role.
@@ -334,7 +262,7 @@ def create_table(db: sqlite3.Connection, name: str, min_role_read: int, min_role
     return table
 
 
-def drop_table(db: sqlite3.Connection, table_id: int) -> str:
+def drop_table(db: Connection, table_id: int) -> str:
     """Drop a table, its rows and its fields; return its name.
 
     :raises DefinitionError: when there is no such table, or other tables have Keys to it (its own Keys to
@@ -350,9 +278,8 @@ def drop_table(db: sqlite3.Connection, table_id: int) -> str:
                 f"Cannot delete table {table.name}: {', '.join(others)} refer{'s' if len(others) == 1 else ''}"
                 " to it; delete or change those fields first"
             )
-        drop_search_index(db, table.name)
-        db.execute(f"DROP TABLE {q(table.name)}")
-        # Foreign keys are off, so ON DELETE CASCADE does not take the fields along: they go first, by hand.
+        engine_of(db).drop_tables(db, [table.name])
+        # SQLite's foreign keys are off, so ON DELETE CASCADE does not take the fields along: they go by hand.
         db.execute("DELETE FROM _sc_table_owners WHERE table_id = ?", (table.id,))
         db.execute("DELETE FROM _sc_table_constraints WHERE table_id = ?", (table.id,))
         db.execute("DELETE FROM _sc_fields WHERE table_id = ?", (table.id,))
@@ -361,7 +288,7 @@ def drop_table(db: sqlite3.Connection, table_id: int) -> str:
 
 
 def set_table_settings(
-    db: sqlite3.Connection, table_id: int, min_role_read: int, min_role_write: int, owner_field: str | None
+    db: Connection, table_id: int, min_role_read: int, min_role_write: int, owner_field: str | None
 ) -> None:
     """Set the table's minimum roles and its owner field (a Key to users; None for no ownership), all or nothing.
 
@@ -381,15 +308,15 @@ def set_table_settings(
         store_owner_field(db, table_id, owner_field)
 
 
-def row_count(db: sqlite3.Connection, table_name: str) -> int:
+def row_count(db: Connection, table_name: str) -> int:
     return db.execute(f"SELECT count(*) FROM {q(table_name)}").fetchone()[0]
 
 
-def null_count(db: sqlite3.Connection, table_name: str, column: str) -> int:
+def null_count(db: Connection, table_name: str, column: str) -> int:
     return db.execute(f"SELECT count(*) FROM {q(table_name)} WHERE {q(column)} IS NULL").fetchone()[0]
 
 
-def check_can_be_required(db: sqlite3.Connection, table: Table, field: Field) -> None:
+def check_can_be_required(db: Connection, table: Table, field: Field) -> None:
     """:raises DefinitionError: when rows of the table have no value in the field."""
     missing = null_count(db, table.name, field.name)
     if missing:
@@ -399,7 +326,7 @@ def check_can_be_required(db: sqlite3.Connection, table: Table, field: Field) ->
         )
 
 
-def check_can_be_unique(db: sqlite3.Connection, table: Table, field: Field) -> None:
+def check_can_be_unique(db: Connection, table: Table, field: Field) -> None:
     """:raises DefinitionError: when two rows of the table share a value of the field."""
     duplicate = db.execute(
         f"SELECT {q(field.name)}, count(*) FROM {q(table.name)} WHERE {q(field.name)} IS NOT NULL"
@@ -412,7 +339,7 @@ def check_can_be_unique(db: sqlite3.Connection, table: Table, field: Field) -> N
         )
 
 
-def fill_value(db: sqlite3.Connection, table: Table, field: Field, raw) -> object:
+def fill_value(db: Connection, table: Table, field: Field, raw) -> object:
     """The value a new required field gets in the rows a table already has.
 
     :raises DefinitionError: when it is missing or not a valid value of the field.
@@ -436,10 +363,8 @@ def fill_value(db: sqlite3.Connection, table: Table, field: Field, raw) -> objec
     return value
 
 
-def add_field(db: sqlite3.Connection, table_id: int, field: Field, fill_raw=None) -> Field:
+def add_field(db: Connection, table_id: int, field: Field, fill_raw=None) -> Field:
     """Add a field at the end of a table; `fill_raw` is the value for existing rows of a new required field.
-
-    A column that may be NULL and is not unique is ALTER TABLE ADD COLUMN; any other is a rebuild.
 
     :raises DefinitionError: for a bad definition, or a required field without a value for existing rows.
     """
@@ -455,13 +380,7 @@ def add_field(db: sqlite3.Connection, table_id: int, field: Field, fill_raw=None
         fill = {}
         if field.required and row_count(db, table.name):
             fill[field.name] = fill_value(db, table, field, fill_raw)
-        if field.required or field.is_unique:
-            rebuild_table(db, table.name, [*table.fields, field], fill)
-        else:
-            db.execute(f"ALTER TABLE {q(table.name)} ADD COLUMN {column_definition(field)}")
-            create_key_indexes(db, table.name, [field])
-            if field.type == "String":
-                reindex(db, table.name, [*table.fields, field])
+        engine_of(db).add_field(db, table, field, fill)
         position = 1 + max((-1, *(row["position"] for row in db.execute(
             "SELECT position FROM _sc_fields WHERE table_id = ?", (table.id,)
         ))))  # fmt: skip
@@ -478,12 +397,12 @@ def add_field(db: sqlite3.Connection, table_id: int, field: Field, fill_raw=None
 
 
 def update_field(
-    db: sqlite3.Connection, table_id: int, name: str, label: str, required: bool, is_unique: bool, attributes: Mapping
+    db: Connection, table_id: int, name: str, label: str, required: bool, is_unique: bool, attributes: Mapping
 ) -> Field:
     """Change a field's label, attributes, required and unique flags (name and type stay).
 
     The label and attributes are metadata only: attributes check values as they are written, so rows stored
-    before keep theirs. Changing required or unique rebuilds the table.
+    before keep theirs. Changing required or unique changes the table.
 
     :raises DefinitionError: when there is no such field, the attributes are invalid, or existing rows break
         the new constraint (a NULL in a now required field, a value twice in a now unique one).
@@ -503,7 +422,7 @@ def update_field(
         if new.is_unique and not old.is_unique:
             check_can_be_unique(db, table, new)
         if (new.required, new.is_unique) != (old.required, old.is_unique):
-            rebuild_table(db, table.name, [new if f.name == name else f for f in table.fields])
+            engine_of(db).change_field(db, table, old, new)
         db.execute(
             "UPDATE _sc_fields SET label = ?, required = ?, is_unique = ?, attributes = ?"
             " WHERE table_id = ? AND name = ?",
@@ -513,7 +432,7 @@ def update_field(
     return new
 
 
-def summary_users(db: sqlite3.Connection, table_name: str, field_name: str) -> list[str]:
+def summary_users(db: Connection, table_name: str, field_name: str) -> list[str]:
     """`table.field` for every Key to `table_name` that shows `field_name` as its summary."""
     rows = db.execute(
         "SELECT t.name AS table_name, f.name AS field_name, f.attributes FROM _sc_fields f"
@@ -528,9 +447,8 @@ def summary_users(db: sqlite3.Connection, table_name: str, field_name: str) -> l
     ]
 
 
-def delete_field(db: sqlite3.Connection, table_id: int, name: str) -> Field:
-    """Drop a field and its values. A plain column is ALTER TABLE DROP COLUMN; a Key or unique one (which have
-    an index or a foreign key, which DROP COLUMN refuses) is a rebuild.
+def delete_field(db: Connection, table_id: int, name: str) -> Field:
+    """Drop a field and its values.
 
     :raises DefinitionError: when there is no such field, or a Key of some table shows it as its summary.
     """
@@ -546,15 +464,8 @@ def delete_field(db: sqlite3.Connection, table_id: int, name: str) -> Field:
                 " summary field; change that first"
             )
         drop_field_constraints(db, table, name)  # as Saltcorn does; DROP COLUMN refuses an indexed column too
-        if field.type == "Key" or field.is_unique:
-            rebuild_table(db, table.name, [f for f in table.fields if f.name != name])
-        elif field.type == "String":
-            drop_search_index(db, table.name)  # its triggers name the column, which DROP COLUMN refuses
-            db.execute(f"ALTER TABLE {q(table.name)} DROP COLUMN {q(name)}")
-            create_search_index(db, table.name, [f for f in table.fields if f.name != name])
-        else:
-            db.execute(f"ALTER TABLE {q(table.name)} DROP COLUMN {q(name)}")
-        # Foreign keys are off, so the ownership the field gave its table is ended by hand (docs/api.md §7a).
+        engine_of(db).delete_field(db, table, field)
+        # SQLite's foreign keys are off, so the ownership the field gave its table is ended by hand (docs/api.md §7a).
         db.execute(
             "DELETE FROM _sc_table_owners"
             " WHERE field_id IN (SELECT id FROM _sc_fields WHERE table_id = ? AND name = ?)",

@@ -1,4 +1,4 @@
-"""Saltcorn's field types: their SQLite column types, reading values from requests, writing rows as JSON."""
+"""Saltcorn's field types: reading values from requests, writing rows as JSON (each engine has its column types)."""
 
 import datetime
 import math
@@ -7,15 +7,7 @@ from collections.abc import Callable
 
 from .metadata import Field
 
-SQL_TYPES = {
-    "String": "TEXT",
-    "Integer": "INTEGER",
-    "Float": "REAL",
-    "Bool": "INTEGER",
-    "Date": "TEXT",
-    "Key": "INTEGER",
-}
-FIELD_TYPES = tuple(SQL_TYPES)
+FIELD_TYPES = ("String", "Integer", "Float", "Bool", "Date", "Key")  # each engine has its column types
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 INTEGER_TEXT = re.compile(r"\s*[+-]?\d+\s*", re.ASCII)
@@ -56,16 +48,16 @@ def to_float(value) -> float:
     return value
 
 
-def to_bool(value) -> int:
-    """Stored as 0/1; the JSON writer turns it back into false/true."""
+def to_bool(value) -> bool:
+    """SQLite stores it as 0/1, PostgreSQL as a boolean; the JSON writer turns either into false/true."""
     if isinstance(value, bool) or value in (0, 1):
-        return int(value)
+        return bool(value)
     if isinstance(value, str):
         text = value.strip().lower()
         if text in TRUE_TEXTS:
-            return 1
+            return True
         if text in FALSE_TEXTS:
-            return 0
+            return False
     raise InvalidValue("Must be true or false")
 
 
@@ -103,6 +95,8 @@ def to_string(value) -> str:
         value.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates from a JSON \ud800 escape
         raise InvalidValue("Must be a string") from None
+    if "\0" in value:  # PostgreSQL's text cannot hold it; refused on SQLite too, so every instance can move
+        raise InvalidValue("Must not contain NUL characters")
     return value
 
 
@@ -167,7 +161,7 @@ def parse_value(field: Field, value):
     return stored
 
 
-def bool_to_json(value: int | None) -> bool | None:
+def bool_to_json(value: int | bool | None) -> bool | None:
     return None if value is None else bool(value)
 
 

@@ -6,14 +6,13 @@ import hashlib
 import hmac
 import re
 import secrets
-import sqlite3
 import uuid
 from dataclasses import dataclass
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .connection import Connection, transaction
-from .metadata import ADMIN_ROLE_ID, USERS_TABLE_NAME, referencing_fields, roles
+from .connection import Connection, Row, transaction
+from .metadata import ADMIN_ROLE_ID, USERS_SQL_NAME, USERS_TABLE_NAME, referencing_fields, roles
 from .metadata_cache import note_version
 from .rows import exists
 from .sessions import end_sessions
@@ -47,15 +46,15 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def user_from_row(row: sqlite3.Row) -> User:
+def user_from_row(row: Row) -> User:
     return User(id=row["id"], email=row["email"], role_id=row["role_id"])
 
 
-def has_users(db: sqlite3.Connection) -> bool:
+def has_users(db: Connection) -> bool:
     return db.execute("SELECT 1 FROM _sc_users LIMIT 1").fetchone() is not None
 
 
-def find_user(db: sqlite3.Connection, email: str) -> User | None:
+def find_user(db: Connection, email: str) -> User | None:
     row = db.execute("SELECT id, email, role_id FROM _sc_users WHERE email = ?", (email,)).fetchone()
     return None if row is None else user_from_row(row)
 
@@ -73,7 +72,7 @@ def prefetch_token_owner(db: Connection, token: str) -> None:
     db.token_owner = (token_hash, None if row["id"] is None else row)
 
 
-def find_user_by_token(db: sqlite3.Connection, token: str) -> User | None:
+def find_user_by_token(db: Connection, token: str) -> User | None:
     """The token's owner: one indexed lookup on the hash (or its prefetched answer), confirmed in constant time."""
     token_hash = hash_token(token)
     prefetched = getattr(db, "token_owner", None)
@@ -93,7 +92,7 @@ def unmatchable_hash() -> str:
     return generate_password_hash(secrets.token_hex(16))
 
 
-def check_password(db: sqlite3.Connection, email: str, password: str) -> User | None:
+def check_password(db: Connection, email: str, password: str) -> User | None:
     row = db.execute("SELECT * FROM _sc_users WHERE email = ?", (email,)).fetchone()
     if row is None or not row["password_hash"]:
         # Hash anyway, so the time taken does not tell which emails have accounts.
@@ -105,7 +104,7 @@ def check_password(db: sqlite3.Connection, email: str, password: str) -> User | 
 
 
 def insert_user(
-    db: sqlite3.Connection,
+    db: Connection,
     email: str,
     role_id: int,
     password: str | None = None,
@@ -127,15 +126,23 @@ def insert_user(
         raise UserError(f"A user with email {email} already exists")
     if password is not None:
         password_hash = generate_password_hash(password)
-    cursor = db.execute(
-        "INSERT INTO _sc_users (id, email, password_hash, role_id) VALUES (?, ?, ?, ?)",
-        (user_id, email, password_hash, role_id),
-    )
-    assert cursor.lastrowid is not None  # an INSERT sets it
-    return User(id=cursor.lastrowid, email=email, role_id=role_id)
+    if user_id is None:  # PostgreSQL takes a NULL id as a NULL, not as "the next one"
+        new_id = db.insert(
+            "INSERT INTO _sc_users (email, password_hash, role_id) VALUES (?, ?, ?)",
+            (email, password_hash, role_id),
+            USERS_SQL_NAME,
+        )
+    else:
+        new_id = db.insert(
+            "INSERT INTO _sc_users (id, email, password_hash, role_id) VALUES (?, ?, ?, ?)",
+            (user_id, email, password_hash, role_id),
+            USERS_SQL_NAME,
+            explicit_id=True,
+        )
+    return User(id=new_id, email=email, role_id=role_id)
 
 
-def store_token(db: sqlite3.Connection, user_id: int, token_hash: str | None) -> None:
+def store_token(db: Connection, user_id: int, token_hash: str | None) -> None:
     """Replace the user's token hash (None removes it) inside the caller's transaction."""
     created_at = None if token_hash is None else datetime.datetime.now(datetime.UTC).isoformat()
     db.execute(
@@ -144,7 +151,7 @@ def store_token(db: sqlite3.Connection, user_id: int, token_hash: str | None) ->
     )
 
 
-def set_fixture_token(db: sqlite3.Connection, user_id: int, token: str) -> None:
+def set_fixture_token(db: Connection, user_id: int, token: str) -> None:
     """Give a user a token chosen by a fixture file, inside the caller's transaction.
 
     :raises UserError: when it is shorter than 6 characters or another user has it.
@@ -154,7 +161,7 @@ def set_fixture_token(db: sqlite3.Connection, user_id: int, token: str) -> None:
     set_fixture_token_hash(db, user_id, hash_token(token))
 
 
-def set_fixture_token_hash(db: sqlite3.Connection, user_id: int, token_hash: str) -> None:
+def set_fixture_token_hash(db: Connection, user_id: int, token_hash: str) -> None:
     """Restore a token hash from a dump with secrets, inside the caller's transaction.
 
     :raises UserError: when it is not a SHA-256 hex digest or another user has it.
@@ -167,7 +174,7 @@ def set_fixture_token_hash(db: sqlite3.Connection, user_id: int, token_hash: str
     store_token(db, user_id, token_hash)
 
 
-def generate_token(db: sqlite3.Connection, user_id: int) -> str:
+def generate_token(db: Connection, user_id: int) -> str:
     """Give the user a new random token, replacing any old one; the plain token is returned only here."""
     token = str(uuid.uuid4())
     with transaction(db):
@@ -175,12 +182,12 @@ def generate_token(db: sqlite3.Connection, user_id: int) -> str:
     return token
 
 
-def remove_token(db: sqlite3.Connection, user_id: int) -> None:
+def remove_token(db: Connection, user_id: int) -> None:
     with transaction(db):
         store_token(db, user_id, None)
 
 
-def account_from_row(row: sqlite3.Row) -> Account:
+def account_from_row(row: Row) -> Account:
     has_token = row["api_token_hash"] is not None
     return Account(
         id=row["id"], email=row["email"], role_id=row["role_id"], has_token=has_token,
@@ -188,7 +195,7 @@ def account_from_row(row: sqlite3.Row) -> Account:
     )  # fmt: skip
 
 
-def list_accounts(db: sqlite3.Connection) -> list[Account]:
+def list_accounts(db: Connection) -> list[Account]:
     """Every user, by email."""
     rows = db.execute(
         "SELECT id, email, role_id, api_token_hash, api_token_created_at FROM _sc_users ORDER BY email, id"
@@ -196,7 +203,7 @@ def list_accounts(db: sqlite3.Connection) -> list[Account]:
     return [account_from_row(row) for row in rows]
 
 
-def get_account(db: sqlite3.Connection, user_id: int) -> Account | None:
+def get_account(db: Connection, user_id: int) -> Account | None:
     row = db.execute(
         "SELECT id, email, role_id, api_token_hash, api_token_created_at FROM _sc_users WHERE id = ?", (user_id,)
     ).fetchone()
@@ -210,7 +217,7 @@ def check_new_password(password) -> str:
     return password
 
 
-def create_first_admin(db: sqlite3.Connection, email: str, password: str) -> User:
+def create_first_admin(db: Connection, email: str, password: str) -> User:
     """Create the first user, an admin, in one transaction.
 
     :raises UserError: when a user exists already (checked under the write lock, so two browsers cannot both
@@ -223,7 +230,7 @@ def create_first_admin(db: sqlite3.Connection, email: str, password: str) -> Use
         return insert_user(db, email, ADMIN_ROLE_ID, password=password)
 
 
-def create_account(db: sqlite3.Connection, email: str, role_id: int, password: str) -> User:
+def create_account(db: Connection, email: str, role_id: int, password: str) -> User:
     """:raises UserError: when the role does not exist, or the email or password will not do."""
     check_new_password(password)
     with transaction(db):
@@ -232,13 +239,13 @@ def create_account(db: sqlite3.Connection, email: str, role_id: int, password: s
         return insert_user(db, email, role_id, password=password)
 
 
-def other_admins(db: sqlite3.Connection, user_id: int) -> int:
+def other_admins(db: Connection, user_id: int) -> int:
     return db.execute(
         "SELECT count(*) FROM _sc_users WHERE role_id = ? AND id != ?", (ADMIN_ROLE_ID, user_id)
     ).fetchone()[0]
 
 
-def set_role(db: sqlite3.Connection, user_id: int, role_id: int) -> None:
+def set_role(db: Connection, user_id: int, role_id: int) -> None:
     """:raises UserError: for an unknown user or role, or when it would leave no admin."""
     with transaction(db):
         account = get_account(db, user_id)
@@ -253,7 +260,7 @@ def set_role(db: sqlite3.Connection, user_id: int, role_id: int) -> None:
             end_sessions(db, user_id)  # whoever holds a session of theirs signs in again, under the new role
 
 
-def set_password(db: sqlite3.Connection, user_id: int, password) -> None:
+def set_password(db: Connection, user_id: int, password) -> None:
     """Give the user a new password and end every session of theirs (a session may be the reason for it).
 
     :raises UserError: for an unknown user, or a password shorter than MIN_PASSWORD_LENGTH.
@@ -266,7 +273,7 @@ def set_password(db: sqlite3.Connection, user_id: int, password) -> None:
         end_sessions(db, user_id)
 
 
-def delete_account(db: sqlite3.Connection, user_id: int) -> Account:
+def delete_account(db: Connection, user_id: int) -> Account:
     """Delete a user (and with them their token) and return who it was.
 
     :raises UserError: for an unknown user, the last admin, or a user that rows of a table refer to
