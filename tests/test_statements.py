@@ -1,6 +1,6 @@
 """The SQL each kind of API request runs, pinned per engine (as sqlite-utils' test_tracer does): a statement more on
 the hot path fails here first. Counted on a warm process, as a server runs: metadata cached, connection pooled.
-On PostgreSQL each statement is a round trip: a token'd read is three (version and token, throttle, rows)."""
+On PostgreSQL each statement is a round trip: a token'd read is two (the version with the token, the rows)."""
 
 import pytest
 
@@ -68,10 +68,10 @@ def test_a_delete_costs_its_checks(app, client, engine):
         assert client.delete(f"/api/books/{new_id}", headers=ADMIN).status_code == 200
     finally:
         pool.trace = None
-    # version and token, throttle, BEGIN, the row, the Keys that refer to books and each one's check, DELETE, COMMIT
+    # version and token, BEGIN, the row, the Keys that refer to books and each one's check, DELETE, COMMIT
     # SQLite's trace shows the statements of the search index's triggers too (not round trips); PostgreSQL has none
     statements = [statement for statement in statements if not statement.startswith("--")]
-    assert len(statements) == (11 if engine == "sqlite" else 8), statements
+    assert len(statements) == (10 if engine == "sqlite" else 7), statements
 
 
 def test_a_metadata_change_is_seen_by_the_next_request(app, client):

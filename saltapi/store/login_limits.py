@@ -97,7 +97,8 @@ def clear_failures(db: Connection, email: str | None = None, address: str | None
         params += [len(prefix), prefix]
     if address is not None:
         suffix = f"\n{address}"
-        address_condition = "(key IN (?, ?) OR substr(key, -?) = ?)"
+        # The key's last len(suffix) characters, in words both SQLite and PostgreSQL read alike (not substr(key, -n)).
+        address_condition = "(key IN (?, ?) OR substr(key, length(key) - ? + 1) = ?)"
         if email is not None:  # that account from that address only
             conditions = ["key = ?"]
             params = [account_address_key(email, address)]
