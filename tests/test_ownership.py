@@ -771,6 +771,7 @@ def traced(app, client, method: str, path: str, **kwargs) -> list[str]:
 TICKET_COLUMNS = 'SELECT "id", "title", "pages", "book", "owner" FROM "tickets"'
 
 
+@pytest.mark.sqlite_only  # reads SQLite's trace, which shows the values bound into each statement
 @pytest.mark.parametrize(
     "method, path, body, owner_statements",
     [
