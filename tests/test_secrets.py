@@ -4,14 +4,13 @@ with secrets are readable by their owner only, and no token reaches the server's
 import json
 import os
 import re
-import shutil
 import socket
 import stat
 
 import pytest
 import requests
 
-from conftest import TOKENS, bearer, running_server
+from conftest import TOKENS, bearer, running_server, stored_bytes
 from saltapi import create_app
 from saltapi.db import get_db
 
@@ -41,7 +40,7 @@ def test_a_new_token_is_shown_once_and_never_travels_in_the_cookie(app, admin, d
     assert token not in json.dumps(session_of(app, shown)) if "Set-Cookie" in shown.headers else True
     assert admin.client.get("/api/books", headers=bearer(token)).status_code == 200
     assert token not in admin.client.get(page).text  # shown once
-    stored = b"".join(p.read_bytes() for p in db_path.parent.iterdir() if p.name.startswith(db_path.name))
+    stored = stored_bytes(db_path)
     assert token.encode() not in stored
 
 
@@ -85,10 +84,8 @@ def raw_request(url: str, request_line: bytes) -> bytes:
     return answer
 
 
-def test_no_token_reaches_the_log_whatever_the_request_line(template_db, tmp_path):
+def test_no_token_reaches_the_log_whatever_the_request_line(db_path, tmp_path):
     """Raw non-ASCII and a TAB in the request line made gunicorn log the whole line, token included."""
-    db_path = tmp_path / "log.sqlite"
-    shutil.copyfile(template_db, db_path)
     valid, unknown = TOKENS["admin"], "unknown-token-Qx81"
     with running_server(db_path, tmp_path / "server.log") as server:
         for token in (valid, unknown):
