@@ -31,6 +31,7 @@ from .store.connection import (
     transaction,
 )  # fmt: skip
 from .store.constraints import add_constraint, describe, drop_constraint
+from .store.instance import CopyError, copy_database
 from .store.login_limits import clear_failures
 from .store.metadata import DefinitionError, Table, load_table, resolve_role, roles, table_names
 from .store.rows import Query, count_rows
@@ -473,13 +474,40 @@ def backup_command(path: str, force: bool):
     click.echo(f"Backed up {shown} to {path} ({how}, {size:,} bytes).")
 
 
+@click.command("copy-db")
+@click.argument("source")
+@click.argument("target")
+def copy_db_command(source: str, target: str):
+    """Copy the whole instance at SOURCE into the empty database TARGET, each a SQLite file or a postgresql:// URL:
+    roles, settings, users with their password and token hashes, tables, rows with their ids, id sequences.
+
+    All or nothing; servers may keep writing to SOURCE meanwhile (the copy is SOURCE as it was at the start).
+    Every token and password works unchanged against TARGET.
+    """
+    if not is_database_url(source) and not os.path.isfile(source):
+        raise click.ClickException(f"No database at {database_label(source)}")
+    new_file = not is_database_url(target) and not os.path.lexists(target)
+    try:
+        copied = copy_database(source, target, functools.partial(progress, "Copying"))
+    except CopyError as error:
+        if new_file:  # made by this copy: leave nothing behind
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(target + suffix)
+        raise click.ClickException(f"Cannot copy to {database_label(target)}: {error}") from None
+    click.echo(
+        f"Copied {copied['tables']} tables, {copied['rows']} rows and {copied['users']} users"
+        f" from {database_label(source)} to {database_label(target)}."
+    )
+
+
 COMMANDS = (
     init_db_command, create_user_command, gen_token_command, remove_token_command,
     list_users_command, set_role_command, set_password_command, unlock_command, delete_user_command,
     list_tables_command, create_index_command,
     drop_index_command, create_unique_command, drop_unique_command,
     load_fixture_command, dump_fixture_command, import_csv_command, export_csv_command, reset_demo_command,
-    backup_command,
+    backup_command, copy_db_command,
 )  # fmt: skip
 
 

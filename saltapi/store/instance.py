@@ -7,8 +7,18 @@ target's one transaction, so it is all or nothing, and readers of the target see
 
 import secrets
 from collections.abc import Callable, Iterator
+from typing import ContextManager
 
-from .connection import Connection, engine_of, placeholders
+from .connection import (
+    Connection,
+    connect,
+    database_label,
+    engine_for,
+    engine_of,
+    init_db,
+    placeholders,
+    transaction,
+)
 from .connection import quote_identifier as q
 from .metadata import USERS_SQL_NAME, Table, read_table, table_names
 from .types import to_bool
@@ -91,3 +101,67 @@ def as_stored(table: Table, rows) -> Iterator[tuple]:
             for index in bools:
                 row[index] = None if row[index] is None else to_bool(row[index])
         yield tuple(row)
+
+
+# Moving an instance to another database (`saltapi copy-db`).
+
+
+class CopyError(Exception):
+    """A copy that did not happen: the target already holds data, the source holds no instance, or a database
+    refused; the target is left as it was."""
+
+
+def copy_database(
+    source: str, target: str, progress: Callable[[int], ContextManager[Callable[[int], None]]]
+) -> dict[str, int]:
+    """Copy the instance at `source` into the empty database `target`; returns the tables, rows and users copied.
+
+    The source is read from one snapshot, so servers may keep writing to it; the target is written in one
+    transaction (under its write lock), so a failure anywhere leaves it as it was, apart from saltapi's empty
+    schema. `progress(total rows)` is entered around the copy and its value called with the rows of each batch.
+
+    :raises CopyError: saying why, in one line.
+    """
+    refused = (*engine_for(source).ERRORS, *engine_for(target).ERRORS)
+    try:
+        source_db = connect(source)
+        try:
+            if "_sc_tables" not in engine_of(source_db).stored_tables(source_db):
+                raise CopyError(f"{database_label(source)} holds no saltapi instance")
+            target_db = connect(target)
+            try:
+                return copy_into(source_db, target_db, database_label(target), progress)
+            finally:
+                target_db.close()
+        finally:
+            source_db.close()
+    except refused as error:
+        raise CopyError(f"{type(error).__name__}: {error}".strip().splitlines()[0]) from error
+
+
+def copy_into(source: Connection, target: Connection, target_label: str, progress) -> dict[str, int]:
+    refuse_unless_empty(target, target_label)  # before init_db() adds saltapi's schema to someone else's database
+    init_db(target)
+    with engine_of(source).read_snapshot(source):
+        tables = [read_table(source, name) for name in table_names(source)]
+        total = sum(source.execute(f"SELECT count(*) FROM {q(table.name)}").fetchone()[0] for table in tables)
+        users = source.execute(f"SELECT count(*) FROM {q(USERS_SQL_NAME)}").fetchone()[0]
+        with transaction(target):
+            refuse_unless_empty(target, target_label)  # again: under the write lock, no one else can fill it now
+            with progress(total) as step:
+                copy_instance(source, target, step)
+    return {"tables": len(tables), "rows": total, "users": users}
+
+
+def refuse_unless_empty(db: Connection, label: str) -> None:
+    if not is_empty(db):
+        raise CopyError(f"{label} is not empty: copy only into a database with no tables and no users")
+
+
+def is_empty(db: Connection) -> bool:
+    """Does the database hold at most saltapi's schema (no user, no table of saltapi's or anyone's)?"""
+    stored = engine_of(db).stored_tables(db)
+    if any(not name.startswith("_sc_") for name in stored):
+        return False
+    counted = [name for name in (USERS_SQL_NAME, "_sc_tables") if name in stored]
+    return all(db.execute(f"SELECT count(*) FROM {q(name)}").fetchone()[0] == 0 for name in counted)

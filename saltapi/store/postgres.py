@@ -35,6 +35,7 @@ from .metadata_cache import MetadataCache
 NAME = "postgres"
 # One lock for all writers of a database: ASCII "SALTAPI" as a number, unlikely to be any other program's key.
 WRITE_LOCK_KEY = 0x53414C54415049
+ERRORS = (psycopg.Error, ConstraintViolation, DatabaseUnavailable)  # anything the database can refuse
 COLUMN_TYPES = {
     "String": 'TEXT COLLATE "C"',  # sorts as SQLite's BINARY does: by code point
     "Integer": "BIGINT",
@@ -315,6 +316,23 @@ def last_ids(db: Connection, names: Sequence[str]) -> dict[str, int | None]:
         ).fetchone()[0]
         for name in names
     }
+
+
+def stored_tables(db: Connection) -> list[str]:
+    """Every table in the connection's schema, saltapi's or not."""
+    return [row[0] for row in db.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")]
+
+
+@contextlib.contextmanager
+def read_snapshot(db: Connection) -> Iterator[Connection]:
+    """Read the block from one snapshot of the database (REPEATABLE READ), while writers go on."""
+    db.run("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    try:
+        yield db
+    finally:
+        if not db.raw.closed:
+            with contextlib.suppress(psycopg.Error):
+                db.run("ROLLBACK")
 
 
 def set_last_id(db: Connection, name: str, last_id: int | None) -> None:

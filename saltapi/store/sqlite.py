@@ -27,6 +27,7 @@ COLUMN_TYPES = {
 }
 ID_COLUMN = '"id" INTEGER PRIMARY KEY AUTOINCREMENT'
 INTEGRITY_ERRORS = (sqlite3.IntegrityError,)
+ERRORS = (sqlite3.Error,)  # anything the database can refuse
 OPERATIONAL_ERRORS = (sqlite3.OperationalError,)
 # SQLite's words for a database that cannot be used right now, as opposed to a bug in a statement.
 UNAVAILABLE_MESSAGES = ("database is locked", "disk i/o error", "database or disk is full", "unable to open database")
@@ -148,6 +149,22 @@ def last_ids(db: sqlite3.Connection, names: Sequence[str]) -> dict[str, int | No
     """The last id AUTOINCREMENT handed out in each table (None: none yet), for a copy to carry on from."""
     found = dict(db.execute("SELECT name, seq FROM sqlite_sequence").fetchall())
     return {name: found.get(name) for name in names}
+
+
+def stored_tables(db: sqlite3.Connection) -> list[str]:
+    """Every table in the file, saltapi's or not (SQLite's own excepted)."""
+    sql = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite^_%' ESCAPE '^'"
+    return [row[0] for row in db.execute(sql)]
+
+
+@contextlib.contextmanager
+def read_snapshot(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """Read the block from one snapshot of the file (a read transaction; in WAL mode writers go on meanwhile)."""
+    db.execute("BEGIN")
+    try:
+        yield db
+    finally:
+        db.execute("ROLLBACK")
 
 
 def set_last_id(db: sqlite3.Connection, name: str, last_id: int | None) -> None:
