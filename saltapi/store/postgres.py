@@ -22,6 +22,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from importlib import resources
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import psycopg
 import psycopg_pool
@@ -501,11 +502,16 @@ def backup(url: str, target_path: str) -> str:
     pg_dump = shutil.which("pg_dump")
     if pg_dump is None:
         raise RuntimeError("pg_dump is not installed; back up PostgreSQL with pg_dump or your provider's backups")
+    parts = urlsplit(url)
+    env = dict(os.environ)
+    if parts.password is not None:  # in its environment, not on its command line, which every local user can see
+        env["PGPASSWORD"] = unquote(parts.password)
+        url = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", "@", 1)).geturl()
     result = subprocess.run(
         [pg_dump, "--format=custom", "--no-owner", f"--file={target_path}", f"--dbname={url}"],
-        capture_output=True, text=True,
+        capture_output=True, text=True, env=env,
     )  # fmt: skip
     if result.returncode != 0:
-        raise RuntimeError(f"pg_dump failed: {result.stderr.strip()}")
-    return "pg_dump --format=custom (restore it with pg_restore)"
+        raise RuntimeError(f"pg_dump failed: {' '.join(result.stderr.split())}")
+    return "pg_dump's custom format, for pg_restore"
 
