@@ -8,7 +8,7 @@ import sys
 import pytest
 import requests
 
-from conftest import ROOT, TOKENS, PASSWORDS, bearer, csrf_from, load_data, load_into, running_server
+from conftest import ROOT, TOKENS, PASSWORDS, bearer, csrf_from, load_data, load_into, running_server, schema_of
 from saltapi.store import sqlite
 from saltapi.store.connection import connect, engine_of
 from saltapi.store.users import generate_token
@@ -25,6 +25,10 @@ def source_data() -> dict:
         "min_role_read": 80,
         "min_role_write": 80,
         "ownership_field_name": "owner",
+        "constraints": [
+            {"type": "Index", "configuration": {"field": "day"}},
+            {"type": "Unique", "configuration": {"fields": ["entry", "day"]}},
+        ],
         "fields": [
             {"name": "owner", "label": "Owner", "type": "Key", "reftable_name": "users"},
             {"name": "entry", "label": "Entry", "type": "String", "required": True},
@@ -95,6 +99,17 @@ def test_sqlite_to_postgresql_and_back_gives_the_same_instance(source, postgres_
     assert dump(postgres_url) == before
     assert dump(back) == before
     assert last_ids(postgres_url) == last_ids(source) == last_ids(back)
+    assert schema(back) == schema(source)  # tables, constraint and Key indexes, search indexes and their triggers
+    indexes = [row[2] for row in schema(postgres_url) if row[0] == "index" and row[1] == "diary"]
+    assert {"_sc_constraint_1", "_sc_constraint_2"} <= set(indexes)
+
+
+def schema(database) -> list[tuple]:
+    db = connect(database)
+    try:
+        return schema_of(db)
+    finally:
+        db.close()
     assert last_ids(back)["diary"] == MANY_ROWS
 
 
@@ -138,6 +153,11 @@ def test_tokens_and_passwords_made_before_the_copy_work_on_it(source, postgres_u
             f"{server.url}/api/diary", json={"entry": "after the move", "code": -1}, headers=bearer(new_token), timeout=10
         )
         assert added.json() == {"success": MANY_ROWS + 1}  # the id sequence carried on past the deleted rows
+        again = requests.post(
+            f"{server.url}/api/diary", json={"entry": "Über 1 \"q\" ", "day": "2024-01-02"}, headers=bearer(new_token),
+            timeout=10,
+        )  # fmt: skip
+        assert again.json() == {"error": "Duplicate values for fields unique together: Entry, Day"}  # the table's constraint
 
 
 def test_a_target_that_is_not_empty_is_refused_in_one_line(source, postgres_url):

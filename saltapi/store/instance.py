@@ -1,5 +1,6 @@
 """A whole instance copied from one database to another, of either engine: roles, settings, users with their
-password and token hashes, tables, fields, rows with their ids, and the id sequences.
+password and token hashes, tables, fields, table constraints with their indexes, ownership, rows with their ids,
+the id sequences, and (on SQLite) the search indexes.
 
 What a copy carries is listed here once (COPIED_METADATA, then every user table); the copy runs inside the
 target's one transaction, so it is all or nothing, and readers of the target see the old instance or the new.
@@ -20,7 +21,9 @@ from .connection import (
     transaction,
 )
 from .connection import quote_identifier as q
+from .constraints import create_index
 from .metadata import USERS_SQL_NAME, Table, read_table, table_names
+from .search import create_search_index
 from .types import to_bool
 
 # The metadata tables a copy carries, each before the tables that refer to it; their ids are kept. Not carried:
@@ -45,10 +48,14 @@ def copy_instance(source: Connection, target: Connection, progress: Callable[[in
         copy_rows(source, target, name, source.execute(f"SELECT * FROM {q(name)} ORDER BY 1"))
     tables = [table for name in table_names(source) if (table := read_table(source, name)) is not None]
     engine.create_user_tables(target, [(table.name, table.fields) for table in tables])
+    for table in tables:  # before the rows: PostgreSQL builds no index on a table with foreign key checks pending
+        for constraint in table.constraints:
+            create_index(target, table.name, constraint)
     for table in tables:
         columns = ", ".join(q(column.name) for column in table.columns)
         rows = source.tuples(f"SELECT {columns} FROM {q(table.name)} ORDER BY {q('id')}", [])
         copy_rows(source, target, table.name, as_stored(table, rows), [column.name for column in table.columns], progress)
+        create_search_index(target, table.name, table.fields)  # filled once the rows are in (SQLite's only)
     last_ids = engine_of(source).last_ids(source, [*ID_SEQUENCE_METADATA, *(table.name for table in tables)])
     for name, last_id in last_ids.items():
         engine.set_last_id(target, name, last_id)
