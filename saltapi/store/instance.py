@@ -135,6 +135,7 @@ def copy_database(
         try:
             if "_sc_tables" not in engine_of(source_db).stored_tables(source_db):
                 raise CopyError(f"{database_label(source)} holds no saltapi instance")
+            init_db(source_db)  # an instance of an older saltapi gets the metadata tables it lacks, as on any start
             target_db = connect(target)
             try:
                 return copy_into(source_db, target_db, database_label(target), progress)
