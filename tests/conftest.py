@@ -70,10 +70,10 @@ class PostgresCluster:
     """A throwaway PostgreSQL cluster: initdb and pg_ctl in a temporary directory, on a free port of 127.0.0.1.
 
     As root (CI), PostgreSQL runs as the `postgres` system user, which owns the directory. Durability is off
-    (fsync, full page writes): the cluster dies with the session anyway.
+    (fsync, full page writes) unless `durable` (bench/postgres.py): the tests' cluster dies with the session anyway.
     """
 
-    def __init__(self):
+    def __init__(self, durable: bool = False):
         self.directory = Path(tempfile.mkdtemp(prefix="saltapi-pg-"))
         self.port = free_port()
         self.as_root = os.geteuid() == 0
@@ -81,10 +81,9 @@ class PostgresCluster:
             shutil.chown(self.directory, POSTGRES_USER)
         data = self.directory / "data"
         self.run("initdb", "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8")
-        options = (
-            f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
-            " -c full_page_writes=off -c synchronous_commit=off -c max_connections=300"
-        )
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c max_connections=300"
+        if not durable:
+            options += " -c fsync=off -c full_page_writes=off -c synchronous_commit=off"
         self.run("pg_ctl", "-D", str(data), "-o", options, "-l", str(self.directory / "server.log"), "-w", "start")
         self.admin = connect(self.url("postgres"))
         self.names = itertools.count(1)
