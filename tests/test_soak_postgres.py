@@ -13,8 +13,8 @@ import pytest
 import requests
 
 from conftest import running_server
-from saltapi.store.connection import connect
 from saltapi.fixtures import load_fixture
+from saltapi.store.connection import connect
 from test_soak import HEADERS, JOIN_SECONDS, SOAK_SECONDS, TIMEOUT
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres_only]  # SQLite's soak is tests/test_soak.py

@@ -8,7 +8,7 @@ target's one transaction, so it is all or nothing, and readers of the target see
 
 import secrets
 from collections.abc import Callable, Iterator
-from typing import ContextManager
+from contextlib import AbstractContextManager
 
 from .connection import (
     Connection,
@@ -119,7 +119,7 @@ class CopyError(Exception):
 
 
 def copy_database(
-    source: str, target: str, progress: Callable[[int], ContextManager[Callable[[int], None]]]
+    source: str, target: str, progress: Callable[[int], AbstractContextManager[Callable[[int], None]]]
 ) -> dict[str, int]:
     """Copy the instance at `source` into the empty database `target`; returns the tables, rows and users copied.
 
