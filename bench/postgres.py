@@ -23,7 +23,7 @@ from pathlib import Path
 import run as bench  # bench/run.py, beside this file
 
 sys.path.insert(0, str(bench.ROOT / "tests"))
-from conftest import PostgresCluster  # noqa: E402
+from conftest import PostgresCluster  # type: ignore[import-not-found]  # noqa: E402
 from saltapi import create_app  # noqa: E402
 from saltapi.store.instance import copy_database  # noqa: E402
 
@@ -36,7 +36,7 @@ def label(name: tuple[str, int]) -> str:
     return f"{'SQLite' if engine == 'sqlite' else 'PostgreSQL'}, {workers} process{'es' if workers > 1 else ''}"
 
 
-def statements_per_case(database) -> list[str]:
+def statements_per_case(database) -> list[list[str]]:
     """The statements of each case on a warm app (cache and pool as a server has them): what a request costs in
     round trips to the database."""
     app = create_app({"DATABASE": str(database), "SECRET_KEY": "bench"})
@@ -46,7 +46,7 @@ def statements_per_case(database) -> list[str]:
         for _, method, path, body, token in bench.CASES:
             headers = {"Authorization": f"Bearer {token}"}
             client.open(path, method=method, json=body, headers=headers)  # warm
-            statements = []
+            statements: list[str] = []
             pool.trace = statements.append
             try:
                 status = client.open(path, method=method, json=body, headers=headers).status_code
@@ -86,7 +86,9 @@ def main() -> None:
                 else:
                     databases[(engine, workers)] = cluster.create(template=pg_template.rsplit("/", 1)[1])
             statements = {engine: statements_per_case(databases[(engine, 1)]) for engine in ("sqlite", "postgres")}
-            results = {case[0]: {name: [] for name in SERVERS} for case in bench.CASES}
+            results: dict[str, dict[tuple[str, int], list[dict]]] = {
+                case[0]: {name: [] for name in SERVERS} for case in bench.CASES
+            }
             with contextlib.ExitStack() as stack:
                 ports = {}
                 for name in SERVERS:

@@ -151,7 +151,7 @@ def copy_into(source: Connection, target: Connection, target_label: str, progres
     refuse_unless_empty(target, target_label)  # before init_db() adds saltapi's schema to someone else's database
     init_db(target)
     with engine_of(source).read_snapshot(source):
-        tables = [read_table(source, name) for name in table_names(source)]
+        tables = [table for name in table_names(source) if (table := read_table(source, name)) is not None]
         total = sum(source.execute(f"SELECT count(*) FROM {q(table.name)}").fetchone()[0] for table in tables)
         users = source.execute(f"SELECT count(*) FROM {q(USERS_SQL_NAME)}").fetchone()[0]
         with transaction(target):
