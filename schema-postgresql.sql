@@ -123,6 +123,15 @@ CREATE INDEX IF NOT EXISTS _sc_login_failures_key ON _sc_login_failures (key, at
 CREATE OR REPLACE FUNCTION instr(haystack text, needle text) RETURNS integer
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE RETURN strpos(haystack, needle);
 
+-- `[ilike]` on a number or a Bool compares its text, as SQLite's instr() does with the UDF's non-text values
+-- (saltapi_casefold(text) itself is made by store/postgres.py). A Bool is stored as 0/1 on SQLite.
+CREATE OR REPLACE FUNCTION saltapi_casefold(value bigint) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE RETURN value::text;
+CREATE OR REPLACE FUNCTION saltapi_casefold(value double precision) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE RETURN value::text;
+CREATE OR REPLACE FUNCTION saltapi_casefold(value boolean) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE RETURN CASE WHEN value THEN '1' ELSE '0' END;
+
 -- SQLite's likely(), a hint to its planner that the shared SQL gives; PostgreSQL inlines it away.
 CREATE OR REPLACE FUNCTION likely(value boolean) RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE RETURN value;
